@@ -1,0 +1,31 @@
+# Online iterative RLHF (Dong et al., 2024, "RLHF Workflow: From Reward Modeling to Online RLHF") as a DAG:
+# preference mixtures -> SFT -> reward model -> offline DPO baseline -> T iterations of
+# (generate n per prompt -> score -> best/worst pairs -> DPO) -> held-out evaluation -> report.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default, unless --configfile names another: a config replaces the default instead of being
+# deep-merged into it (a paper run must not inherit the made-up world's keys).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/sft.smk"
+include: "rules/reward.smk"
+include: "rules/iterate.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output,

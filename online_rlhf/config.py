@@ -1,0 +1,106 @@
+"""Config validation: the JSON schema first (types, allowed values, unknown keys), then the cross-references a
+schema cannot express. Every message names the key path and what is allowed, and all problems are listed at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _describe(error) -> str:
+    """A readable line for one schema error, digging into oneOf/anyOf/if-then to the most specific cause."""
+    leaf = error
+    while leaf.context:
+        leaf = min(leaf.context, key=lambda e: (-len(e.absolute_path), e.validator == "oneOf"))
+    if leaf.validator == "additionalProperties" or leaf.validator == "unevaluatedProperties":
+        return f"{_path(leaf)}: {leaf.message} (allowed keys: {', '.join(sorted(leaf.schema.get('properties', {})) or ['see config/schema.yaml'])})"
+    if leaf.validator == "enum":
+        return f"{_path(leaf)}: {leaf.instance!r} is not allowed; expected one of {leaf.validator_value}"
+    return f"{_path(leaf)}: {leaf.message}"
+
+
+def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    schema = yaml.safe_load(schema_path.read_text())
+    validator = Draft202012Validator(schema)
+    return sorted({_describe(e) for e in validator.iter_errors(config)})
+
+
+def reference_errors(config: dict) -> list[str]:
+    """Cross-key checks: names that must exist, formats that must match, settings that only make sense together."""
+    errors: list[str] = []
+    datasets = config.get("datasets", {})
+
+    def need(key: str, name: Any, formats: tuple[str, ...]) -> None:
+        if name not in datasets:
+            errors.append(f"{key}: dataset {name!r} is not defined under datasets (defined: {', '.join(sorted(datasets))})")
+        elif datasets[name]["format"] not in formats:
+            errors.append(f"{key}: dataset {name!r} has format {datasets[name]['format']!r}; expected {' or '.join(formats)}")
+
+    pair_formats = ("hh_rlhf", "ultrafeedback", "shp", "nectar")
+    need("sft.dataset", config["sft"]["dataset"], ("messages",))
+    for mix, spec in config["mixtures"].items():
+        for src in spec["sources"]:
+            need(f"mixtures.{mix}.sources", src, pair_formats)
+    rm = config["reward_model"]
+    if rm["mixture"] not in config["mixtures"]:
+        errors.append(f"reward_model.mixture: {rm['mixture']!r} is not defined under mixtures (defined: {', '.join(sorted(config['mixtures']))})")
+    if rm.get("heldout"):
+        need("reward_model.heldout", rm["heldout"], pair_formats)
+    if config["offline_dpo"]["enabled"]:
+        need("offline_dpo.dataset", config["offline_dpo"]["dataset"], pair_formats)
+    need("online.prompt_pool", config["online"]["prompt_pool"], ("prompts",))
+    need("evaluation.prompts", config["evaluation"]["prompts"], ("prompts",))
+
+    synthetic = [f"datasets.{n}" for n, d in datasets.items() if d["source"] == "synthetic"]
+    if config["models"]["base"]["source"] == "synthetic":
+        synthetic.append("models.base")
+    if synthetic and "world" not in config:
+        errors.append(f"world: required because {', '.join(synthetic)} are synthetic")
+    if config["evaluation"]["judge"] == "oracle" and datasets.get(config["evaluation"]["prompts"], {}).get("source") != "synthetic":
+        errors.append("evaluation.judge: 'oracle' exists only in the made-up world (synthetic evaluation prompts); use reward_model")
+    world = config.get("world", {})
+    if world and world.get("min_len", 1) > world.get("max_len", 10**9):
+        errors.append(f"world.min_len ({world['min_len']}) must not exceed world.max_len ({world['max_len']})")
+
+    gen = config["online"]["generation"]
+    if gen["backend"] == "transformers" and gen.get("tensor_parallel_size", 1) > 1:
+        errors.append("online.generation.tensor_parallel_size: only the vllm backend shards a model over GPUs")
+    for section in ("sft", "reward_model", "dpo", "offline_dpo"):
+        hp = config[section]
+        if hp["global_batch_size"] % hp["per_device_batch_size"]:
+            errors.append(f"{section}.global_batch_size ({hp['global_batch_size']}) must be a multiple of per_device_batch_size ({hp['per_device_batch_size']})")
+        weights = hp.get("loss_weights")
+        if weights is not None:
+            losses = hp.get("loss_type", "sigmoid")
+            n = 1 if isinstance(losses, str) else len(losses)
+            if len(weights) != n:
+                errors.append(f"{section}.loss_weights: {len(weights)} weights for {n} loss type(s)")
+    return errors
+
+
+def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    errors = schema_errors(config, schema_path)
+    if not errors:
+        errors = reference_errors(config)
+    if errors:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors) + f"\n(schema: {schema_path})")
+    return config
+
+
+def load_config(path: str | Path) -> dict:
+    with open(path) as fh:
+        return validate_config(yaml.safe_load(fh))

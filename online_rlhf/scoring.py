@@ -1,0 +1,60 @@
+"""Score (prompt, response) pairs with a Bradley-Terry reward model, or with the made-up world's oracle."""
+
+from __future__ import annotations
+
+import math
+
+from tqdm.auto import tqdm
+
+from .world import oracle_reward
+
+
+def last_user_turn(prompt: list[dict]) -> str:
+    for message in reversed(prompt):
+        if message["role"] == "user":
+            return message["content"]
+    raise ValueError(f"prompt has no user turn: {prompt!r}")
+
+
+def score_with_oracle(prompts: list[list[dict]], responses: list[str]) -> list[float]:
+    """The synthetic task's ground truth: the query is the last user turn."""
+    return [oracle_reward(last_user_turn(p), r) for p, r in zip(prompts, responses, strict=True)]
+
+
+def score_with_reward_model(
+    rm_dir: str, prompts: list[list[dict]], responses: list[str], batch_size: int, max_length: int, dtype: str = "float32", desc: str = "score"
+) -> list[float]:
+    """Scalar reward of each chat-templated conversation; length-sorted batches keep padding small.
+
+    Conversations longer than `max_length` tokens keep their end (left truncation: the reply being judged is at the
+    end) and the caller is told how many through the returned NaN-free list plus `count_truncated`.
+    """
+    import torch
+
+    from .modeling import default_device, load_reward_model, load_tokenizer
+
+    device = default_device()
+    tok = load_tokenizer(rm_dir)
+    tok.truncation_side = "left"
+    model = load_reward_model(rm_dir, dtype=dtype, device=device)
+    texts = [
+        tok.apply_chat_template(p + [{"role": "assistant", "content": r}], tokenize=False)
+        for p, r in zip(prompts, responses, strict=True)
+    ]
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    scores = [math.nan] * len(texts)
+    with torch.no_grad():
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+            idx = order[start : start + batch_size]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False).to(device)
+            logits = model(**enc).logits[:, 0].float().cpu().tolist()
+            for i, v in zip(idx, logits):
+                scores[i] = v
+    return scores
+
+
+def count_over_length(tokenizer, prompts: list[list[dict]], responses: list[str], max_length: int) -> int:
+    return sum(
+        len(tokenizer.apply_chat_template(p + [{"role": "assistant", "content": r}], tokenize=True)) > max_length
+        for p, r in zip(prompts, responses, strict=True)
+    )

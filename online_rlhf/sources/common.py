@@ -1,0 +1,97 @@
+"""Shared pieces of the source adapters: message validation, HH transcript parsing, drops, stable ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A row (or one candidate pair within a row) that is not kept, and why. Never silently discarded."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Pair:
+    prompt: list[dict]
+    chosen: str
+    rejected: str
+    chosen_score: float | None = None
+    rejected_score: float | None = None
+    meta: dict = field(default_factory=dict)
+
+
+class RowError(ValueError):
+    """Raised inside an adapter to drop the current row with a reason (e.g. missing_field, broken_role_order)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+def require(data: dict, key: str, kind: type | tuple[type, ...]):
+    if key not in data or data[key] is None:
+        raise RowError("missing_field", f"field {key!r} is missing")
+    value = data[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise RowError("wrong_type", f"field {key!r} should be {names}, got {type(value).__name__}")
+    return value
+
+
+def check_messages(messages: list, what: str, last_role: str | None = None) -> list[dict]:
+    """Validate a chat: role/content dicts, non-empty contents, an optional leading system turn, then user and
+    assistant alternating from user. Returns clean {role, content} copies (source extras stripped)."""
+    if not isinstance(messages, list) or not messages:
+        raise RowError("empty_conversation", f"{what} has no turns")
+    clean = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise RowError("malformed_turn", f"{what} turn {i} is not a {{role, content}} object of strings")
+        if m["role"] not in ROLES:
+            raise RowError("unknown_role", f"{what} turn {i} has role {m['role']!r}; expected one of {ROLES}")
+        if not m["content"].strip():
+            raise RowError("empty_turn", f"{what} turn {i} ({m['role']}) is empty")
+        clean.append({"role": m["role"], "content": m["content"]})
+    body = clean[1:] if clean[0]["role"] == "system" else clean
+    for i, m in enumerate(body):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if m["role"] != expected:
+            raise RowError("broken_role_order", f"{what}: expected {expected} at turn {i}, got {m['role']}")
+    if last_role and (not body or body[-1]["role"] != last_role):
+        raise RowError("broken_role_order", f"{what} should end with a {last_role} turn")
+    return clean
+
+
+_HH_SPLIT = re.compile(r"\n\n(Human|Assistant): ?")
+
+
+def parse_hh_transcript(text: str, what: str) -> list[dict]:
+    """'\\n\\nHuman: ...\\n\\nAssistant: ...' into messages. Text before the first marker is an error, not context."""
+    if not isinstance(text, str):
+        raise RowError("wrong_type", f"{what} should be a transcript string")
+    parts = _HH_SPLIT.split(text)
+    if parts[0].strip():
+        raise RowError("broken_role_order", f"{what} has text before the first Human/Assistant marker")
+    messages = []
+    for speaker, content in zip(parts[1::2], parts[2::2]):
+        messages.append({"role": "user" if speaker == "Human" else "assistant", "content": content.strip()})
+    return messages
+
+
+def pair_id(prompt: list[dict], chosen: str, rejected: str) -> str:
+    """Content hash: the same pair gets the same id in every run and from every source (so duplicates are found)."""
+    blob = json.dumps([prompt, chosen, rejected], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+def prompt_id(prompt: list[dict]) -> str:
+    blob = json.dumps(prompt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]

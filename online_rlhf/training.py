@@ -1,0 +1,168 @@
+"""Thin wrappers over TRL's SFT, reward and DPO trainers: map the workflow's config onto TRL configs, nothing more."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .modeling import load_tokenizer, seed_everything, torch_dtype
+
+# Keys every training section of the config shares; the rest are trainer-specific.
+COMMON_KEYS = {
+    "epochs", "max_steps", "learning_rate", "lr_scheduler", "warmup_ratio", "global_batch_size",
+    "per_device_batch_size", "max_length", "precision", "gradient_checkpointing", "logging_steps", "weight_decay",
+}
+
+
+def world_size() -> int:
+    """Processes in this launch (accelerate/torchrun/srun set WORLD_SIZE); 1 for a plain `python` run."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def gradient_accumulation(global_batch: int, per_device: int, processes: int) -> int:
+    """Steps to accumulate so that per_device x processes x steps equals the recipe's global batch exactly."""
+    per_step = per_device * processes
+    if global_batch % per_step:
+        raise ValueError(
+            f"global_batch_size {global_batch} is not a multiple of per_device_batch_size {per_device} x "
+            f"{processes} processes = {per_step}; change one of them so the recipe's batch is kept exactly"
+        )
+    return global_batch // per_step
+
+
+def common_args(hp: dict[str, Any], output_dir: str | Path, seed: int) -> dict[str, Any]:
+    accum = gradient_accumulation(hp["global_batch_size"], hp["per_device_batch_size"], world_size())
+    bf16 = hp.get("precision", "fp32") == "bf16"
+    return {
+        "output_dir": str(output_dir),
+        "num_train_epochs": hp["epochs"],
+        "max_steps": hp.get("max_steps") or -1,
+        "learning_rate": hp["learning_rate"],
+        "lr_scheduler_type": hp.get("lr_scheduler", "cosine"),
+        "warmup_steps": hp.get("warmup_ratio", 0.0),  # a float < 1 is a ratio of total steps in transformers 5
+        "weight_decay": hp.get("weight_decay", 0.0),
+        "per_device_train_batch_size": hp["per_device_batch_size"],
+        "gradient_accumulation_steps": accum,
+        "gradient_checkpointing": hp.get("gradient_checkpointing", False),
+        "bf16": bf16,
+        "fp16": False,
+        "logging_steps": hp.get("logging_steps", 10),
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": seed,
+        "data_seed": seed,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+
+
+def _dataset(rows: list[dict]):
+    from datasets import Dataset
+
+    if not rows:
+        raise ValueError("no training rows: the input table is empty")
+    return Dataset.from_list(rows)
+
+
+def _finish(trainer, tokenizer, output: Path) -> dict:
+    trainer.save_model(str(output))
+    tokenizer.save_pretrained(str(output))
+    history = trainer.state.log_history
+    (output / "train_log.json").write_text(json.dumps(history, indent=1))
+    losses = [h["loss"] for h in history if "loss" in h]
+    return {"steps": trainer.state.global_step, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+
+
+def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int, threads: int | None = None) -> dict:
+    """Supervised fine-tuning on chat `messages`, loss on assistant turns only (the public recipe)."""
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    seed_everything(seed, threads)
+    tok = load_tokenizer(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32"))
+    args = SFTConfig(
+        **common_args(hp, output, seed),
+        max_length=hp["max_length"],
+        packing=hp.get("packing", False),
+        assistant_only_loss=hp.get("assistant_only_loss", True),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok)
+    trainer.train()
+    return _finish(trainer, tok, Path(output))
+
+
+def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, seed: int, threads: int | None = None) -> dict:
+    """Bradley-Terry reward model: the chat model with a scalar head, loss -log sigmoid(r(x, a_w) - r(x, a_l))."""
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig, RewardTrainer
+
+    seed_everything(seed, threads)
+    tok = load_tokenizer(init_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        init_dir, num_labels=1, dtype=torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32")
+    )
+    model.config.pad_token_id = tok.pad_token_id
+    args = RewardConfig(
+        **common_args(hp, output, seed),
+        max_length=hp["max_length"],
+        center_rewards_coefficient=hp.get("center_rewards_coefficient"),
+    )
+    trainer = RewardTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok)
+    trainer.train()
+    return _finish(trainer, tok, Path(output))
+
+
+def dpo_loss_config(hp: dict) -> dict[str, Any]:
+    """TRL loss settings for the recipe's options: loss type(s), an NLL/RPO term, label smoothing."""
+    losses = hp.get("loss_type", "sigmoid")
+    losses = [losses] if isinstance(losses, str) else list(losses)
+    weights = list(hp.get("loss_weights") or [1.0] * len(losses))
+    if hp.get("rpo_alpha"):
+        # RPO / "feel-good" NLL term: TRL's 'sft' loss on the chosen response, weighted by alpha.
+        losses.append("sft")
+        weights.append(float(hp["rpo_alpha"]))
+    return {"loss_type": losses, "loss_weights": weights, "label_smoothing": hp.get("label_smoothing", 0.0), "beta": hp["beta"]}
+
+
+def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: str, seed: int, threads: int | None = None) -> dict:
+    """DPO from `init_dir` against the fixed reference policy `ref_dir` (both explicit: the recipe's choice)."""
+    from transformers import AutoModelForCausalLM
+    from trl import DPOConfig, DPOTrainer
+
+    seed_everything(seed, threads)
+    tok = load_tokenizer(init_dir)
+    dtype = torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32")
+    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
+    ref = AutoModelForCausalLM.from_pretrained(ref_dir, dtype=dtype)
+    args = DPOConfig(**common_args(hp, output, seed), max_length=hp["max_length"], **dpo_loss_config(hp))
+    trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_dataset(rows), processing_class=tok)
+    trainer.train()
+    return _finish(trainer, tok, Path(output))
+
+
+def conversational_pair(row: dict) -> dict:
+    """Canonical pair row -> TRL's conversational preference format."""
+    return {
+        "prompt": row["prompt"],
+        "chosen": [{"role": "assistant", "content": row["chosen"]}],
+        "rejected": [{"role": "assistant", "content": row["rejected"]}],
+    }
+
+
+def split_over_length(tokenizer, rows: list[dict], max_length: int) -> tuple[list[dict], list[dict]]:
+    """Pairs whose longer side fits in max_length tokens, and those that do not.
+
+    Stated rule: over-length pairs are left out of training and counted (TRL's RewardTrainer would drop them without
+    a word; a truncated DPO pair would compare two clipped replies).
+    """
+    fits, over = [], []
+    for row in rows:
+        longest = max(
+            len(tokenizer.apply_chat_template(row["prompt"] + [{"role": "assistant", "content": row[side]}], tokenize=True))
+            for side in ("chosen", "rejected")
+        )
+        (fits if longest <= max_length else over).append(row)
+    return fits, over

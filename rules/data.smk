@@ -1,0 +1,176 @@
+# Stage 1: base model and raw data (built for the made-up world, prefetched from the Hub otherwise), then every
+# dataset normalised to the canonical tables with an audit trail of drops, and the preference mixtures.
+
+HUB_MODELS = {k: v for k, v in config["models"].items() if v["source"] == "hub"}
+HUB_DATASETS = {k: v for k, v in DATASETS.items() if v["source"] == "hub"}
+
+
+localrules:
+    prefetch,
+    prefetch_model,
+    prefetch_dataset,
+
+
+rule prefetch:
+    """Login-node target: download every Hub model and dataset the config names, at its pinned revision."""
+    input:
+        [f"resources/models/hub/{m}" for m in HUB_MODELS],
+        [f"resources/data/hub/{d}" for d in HUB_DATASETS],
+
+
+if config["models"]["base"]["source"] == "synthetic":
+
+    rule build_base_model:
+        output:
+            model=directory("resources/models/synthetic/base"),
+        params:
+            alphabet=config.get("world", {}).get("alphabet", ""),
+            architecture=as_json(config["models"]["base"]["architecture"]),
+            chat_template=config["models"]["base"].get("chat_template", "tiny"),
+            seed=config["seed"],
+        log:
+            "results/logs/build_base_model.log",
+        threads: 1
+        resources:
+            mem_mb=compute("build_base_model", "mem_mb"),
+            runtime=compute("build_base_model", "runtime"),
+            gpu=0,
+        conda:
+            "../envs/training.yaml"
+        shell:
+            "python scripts/build_base_model.py --alphabet {params.alphabet:q} --architecture {params.architecture:q}"
+            " --chat-template {params.chat_template} --seed {params.seed} --output {output.model} > {log} 2>&1"
+
+
+rule prefetch_model:
+    output:
+        model=directory("resources/models/hub/{name}"),
+    wildcard_constraints:
+        name=names_regex(HUB_MODELS),
+    params:
+        repo=lambda wc: HUB_MODELS[wc.name]["repo"],
+        revision=lambda wc: HUB_MODELS[wc.name]["revision"],
+    log:
+        "results/logs/prefetch_model/{name}.log",
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/prefetch.py --repo-type model --repo {params.repo} --revision {params.revision}"
+        " --output {output.model} > {log} 2>&1"
+
+
+rule prefetch_dataset:
+    output:
+        data=directory("resources/data/hub/{dataset}"),
+    wildcard_constraints:
+        dataset=names_regex(HUB_DATASETS),
+    params:
+        repo=lambda wc: HUB_DATASETS[wc.dataset]["repo"],
+        revision=lambda wc: HUB_DATASETS[wc.dataset]["revision"],
+        files=lambda wc: HUB_DATASETS[wc.dataset]["files"],
+    log:
+        "results/logs/prefetch_dataset/{dataset}.log",
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/prefetch.py --repo-type dataset --repo {params.repo} --revision {params.revision}"
+        " --files {params.files:q} --output {output.data} > {log} 2>&1"
+
+
+SYNTHETIC = {k: v for k, v in DATASETS.items() if v["source"] == "synthetic"}
+
+
+rule synthesize_dataset:
+    """A dataset of the made-up world, in the native schema of the real source it stands for."""
+    output:
+        data=directory("resources/data/synthetic/{dataset}"),
+    wildcard_constraints:
+        dataset=names_regex(SYNTHETIC),
+    params:
+        format=lambda wc: SYNTHETIC[wc.dataset]["format"],
+        rows=lambda wc: SYNTHETIC[wc.dataset]["synthetic"]["rows"],
+        role=lambda wc: (
+            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}" if "role" in SYNTHETIC[wc.dataset]["synthetic"] else ""
+        ),
+        accuracy=lambda wc: (
+            f"--accuracy {SYNTHETIC[wc.dataset]['synthetic']['accuracy']}"
+            if "accuracy" in SYNTHETIC[wc.dataset]["synthetic"]
+            else ""
+        ),
+        world=as_json(config.get("world", {})),
+        # Each dataset its own seed stream, derived from the run seed and the dataset's name.
+        seed=lambda wc: config["seed"] + zlib.crc32(wc.dataset.encode()) % 1_000_003,
+    log:
+        "results/logs/synthesize_dataset/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=compute("synthesize_dataset", "mem_mb"),
+        runtime=compute("synthesize_dataset", "runtime"),
+        gpu=0,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/synthesize_dataset.py --format {params.format} --rows {params.rows} {params.role} {params.accuracy}"
+        " --world {params.world:q} --seed {params.seed} --output {output.data}/data.jsonl > {log} 2>&1"
+
+
+def normalize_params(wc):
+    spec = DATASETS[wc.dataset]
+    if KIND[spec["format"]] != wc.kind:
+        raise ValueError(f"dataset {wc.dataset} has format {spec['format']}: its table is {clean_table(wc.dataset)}")
+    args = [f"--name {wc.dataset}", f"--format {spec['format']}", f"--files '{raw_files_glob(wc.dataset)}'"]
+    if spec.get("field"):
+        args.append(f"--field {spec['field']}")
+    if spec.get("options"):
+        args.append(f"--options '{as_json(spec['options'])}'")
+    if spec.get("max_rows"):
+        args.append(f"--max-rows {spec['max_rows']}")
+    return " ".join(args)
+
+
+rule normalize_dataset:
+    """Native schema -> canonical table; every dropped row, with file:line and reason, to results/data/drops/."""
+    input:
+        raw=lambda wc: raw_dataset(wc.dataset),
+    output:
+        table="results/data/{kind}/{dataset}.parquet",
+        drops="results/data/drops/{kind}/{dataset}.parquet",
+        summary="results/data/{kind}/{dataset}.json",
+    wildcard_constraints:
+        kind="pairs|sft|prompts",
+    params:
+        args=normalize_params,
+    log:
+        "results/logs/normalize_dataset/{kind}/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=compute("normalize_dataset", "mem_mb"),
+        runtime=compute("normalize_dataset", "runtime"),
+        gpu=0,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/normalize_dataset.py {params.args} --input {input.raw}"
+        " --output {output.table} --drops {output.drops} --summary {output.summary} > {log} 2>&1"
+
+
+rule build_mixture:
+    input:
+        pairs=mixture_inputs,
+    output:
+        table="results/data/mixtures/{mixture}.parquet",
+        stats="results/data/mixtures/{mixture}.json",
+    params:
+        spec=lambda wc: as_json(config["mixtures"][wc.mixture]),
+    log:
+        "results/logs/build_mixture/{mixture}.log",
+    threads: 1
+    resources:
+        mem_mb=compute("build_mixture", "mem_mb"),
+        runtime=compute("build_mixture", "runtime"),
+        gpu=0,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/build_mixture.py --name {wildcards.mixture} --spec {params.spec:q} --pairs {input.pairs}"
+        " --output {output.table} --stats {output.stats} > {log} 2>&1"

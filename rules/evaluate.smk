@@ -1,0 +1,86 @@
+# Stage 5: held-out evaluation of SFT, offline DPO and every iterate: sample (greedy and sampled decoding), judge
+# (the made-up world's oracle, or the reward model for real configs), metrics incl. win rate against SFT.
+
+EVAL = config["evaluation"]
+EVAL_JUDGE = EVAL["judge"]
+
+
+rule generate_eval:
+    input:
+        model=lambda wc: policy_dir(wc.model),
+        prompts=clean_table(EVAL["prompts"]),
+    output:
+        generations="results/eval/{model}/generations.parquet",
+    params:
+        sampling=as_json(EVAL["sampling"]),
+        max_new_tokens=EVAL["max_new_tokens"],
+        batch_size=EVAL.get("batch_size", 64),
+        backend=GEN["backend"],
+        tp=GEN.get("tensor_parallel_size", 1),
+        dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
+        # The same seed for every model: differences between models are not sampling luck of different streams.
+        seed=config["seed"],
+    log:
+        "results/logs/eval/{model}/generate.log",
+    benchmark:
+        "results/benchmarks/eval/{model}/generate.tsv"
+    threads: compute("generate", "threads")
+    resources:
+        mem_mb=compute("generate", "mem_mb"),
+        runtime=compute("generate", "runtime"),
+        gpu=compute("generate", "gpu"),
+    conda:
+        "../envs/generation.yaml"
+    shell:
+        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
+        " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
+        " --tensor-parallel-size {params.tp} --dtype {params.dtype} --seed {params.seed} --threads {threads}"
+        " --output {output.generations} > {log} 2>&1"
+
+
+rule judge_eval:
+    input:
+        generations="results/eval/{model}/generations.parquet",
+        rm=rm_dir() if EVAL_JUDGE == "reward_model" else [],
+    output:
+        scored="results/eval/{model}/scored.parquet",
+    params:
+        judge=EVAL_JUDGE,
+        rm=lambda wc, input: f"--rm {input.rm}" if EVAL_JUDGE == "reward_model" else "",
+        batch_size=ONLINE["scoring"].get("batch_size", 64),
+        max_length=ONLINE["scoring"].get("max_length", config["reward_model"]["max_length"]),
+    log:
+        "results/logs/eval/{model}/judge.log",
+    threads: compute("score", "threads")
+    resources:
+        mem_mb=compute("score", "mem_mb"),
+        runtime=compute("score", "runtime"),
+        gpu=compute("score", "gpu") if EVAL_JUDGE == "reward_model" else 0,
+    conda:
+        "../envs/training.yaml"
+    shell:
+        "python scripts/score.py --generations {input.generations} --judge {params.judge} {params.rm}"
+        " --batch-size {params.batch_size} --max-length {params.max_length} --threads {threads}"
+        " --output {output.scored} > {log} 2>&1"
+
+
+rule evaluate_policy:
+    input:
+        scored="results/eval/{model}/scored.parquet",
+        baseline="results/eval/sft/scored.parquet",
+    output:
+        metrics="results/eval/{model}/heldout.json",
+    params:
+        judge=EVAL_JUDGE,
+    log:
+        "results/logs/eval/{model}/evaluate.log",
+    threads: 1
+    resources:
+        mem_mb=compute("evaluate_policy", "mem_mb"),
+        runtime=compute("evaluate_policy", "runtime"),
+        gpu=0,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/evaluate_policy.py --model-name {wildcards.model} --scored {input.scored}"
+        " --baseline {input.baseline} --judge {params.judge} --output {output.metrics} > {log} 2>&1"

@@ -1,0 +1,22 @@
+"""Draw iteration t's prompts from the pool: slice t of one seeded permutation, so iterations never overlap."""
+
+import _bootstrap  # noqa: F401
+
+from online_rlhf.cli import logger, parser
+from online_rlhf.mixtures import select_iteration_prompts
+from online_rlhf.tables import read_parquet, write_parquet
+
+log = logger("select_prompts")
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--pool", required=True)
+    p.add_argument("--iteration", type=int, required=True)
+    p.add_argument("--per-iteration", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--output", required=True)
+    a = p.parse_args()
+    pool = read_parquet(a.pool, ("prompt_id", "prompt"))
+    rows = select_iteration_prompts(pool.select("prompt_id", "prompt").to_dicts(), a.iteration, a.per_iteration, a.seed)
+    write_parquet(rows, a.output, {"prompt_id": pool.schema["prompt_id"], "prompt": pool.schema["prompt"]})
+    log.info("iteration %d: %d prompts from a pool of %d", a.iteration, len(rows), pool.height)
