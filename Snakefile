@@ -17,6 +17,14 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+wildcard_constraints:
+    iteration=r"[1-9]\d*",
+    shard=r"\d+",
+    dataset=names_regex(DATASETS),
+    model=r"sft|offline_dpo|iter[1-9]\d*",
+    mixture=names_regex(config["mixtures"]),
+
+
 include: "rules/data.smk"
 include: "rules/sft.smk"
 include: "rules/reward.smk"

@@ -19,13 +19,27 @@ def _path(error) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
-def _describe(error) -> str:
+def _allowed_keys(schema: dict, root: dict) -> list[str]:
+    """Property names a (sub)schema admits, following $ref and allOf (the training sections are compositions)."""
+    if "$ref" in schema:
+        node = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    keys = set(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        keys |= set(_allowed_keys(sub, root))
+    return sorted(keys)
+
+
+def _describe(error, root: dict) -> str:
     """A readable line for one schema error, digging into oneOf/anyOf/if-then to the most specific cause."""
     leaf = error
     while leaf.context:
         leaf = min(leaf.context, key=lambda e: (-len(e.absolute_path), e.validator == "oneOf"))
     if leaf.validator == "additionalProperties" or leaf.validator == "unevaluatedProperties":
-        return f"{_path(leaf)}: {leaf.message} (allowed keys: {', '.join(sorted(leaf.schema.get('properties', {})) or ['see config/schema.yaml'])})"
+        allowed = _allowed_keys(leaf.schema, root)
+        return f"{_path(leaf)}: {leaf.message} (allowed keys: {', '.join(allowed) or 'see config/schema.yaml'})"
     if leaf.validator == "enum":
         return f"{_path(leaf)}: {leaf.instance!r} is not allowed; expected one of {leaf.validator_value}"
     return f"{_path(leaf)}: {leaf.message}"
@@ -36,7 +50,7 @@ def schema_errors(config: dict, schema_path: Path = SCHEMA_PATH) -> list[str]:
 
     schema = yaml.safe_load(schema_path.read_text())
     validator = Draft202012Validator(schema)
-    return sorted({_describe(e) for e in validator.iter_errors(config)})
+    return sorted({_describe(e, schema) for e in validator.iter_errors(config)})
 
 
 def reference_errors(config: dict) -> list[str]:

@@ -54,7 +54,7 @@ def _starts_with_array(path: Path) -> bool:
 
 
 def read_records(files: list[Path]) -> Iterator[Record | Malformed]:
-    for path in files:
+    for path in map(Path, files):
         name = path.name
         if name.endswith(".parquet"):
             import polars as pl

@@ -69,6 +69,9 @@ def _dataset(rows: list[dict]):
 def _finish(trainer, tokenizer, output: Path) -> dict:
     trainer.save_model(str(output))
     tokenizer.save_pretrained(str(output))
+    # Trainer pickles its arguments next to the weights; a pickle is neither needed to load the model nor safe to
+    # open, and the folders stay safetensors-only.
+    (output / "training_args.bin").unlink(missing_ok=True)
     history = trainer.state.log_history
     (output / "train_log.json").write_text(json.dumps(history, indent=1))
     losses = [h["loss"] for h in history if "loss" in h]

@@ -29,16 +29,8 @@ def names_regex(names):
     return "|".join(sorted(names)) or "^$"
 
 
-wildcard_constraints:
-    iteration=r"[1-9]\d*",
-    shard=r"\d+",
-    dataset=names_regex(DATASETS),
-    model=r"sft|offline_dpo|iter[1-9]\d*",
-    mixture=names_regex(config["mixtures"]),
-
-
 def compute(rule_name, key):
-    """Per-rule resources: compute.rules.<rule> overrides compute.default."""
+    """Resources of one rule: compute.rules.<name> overrides compute.default."""
     spec = {**config["compute"]["default"], **config["compute"].get("rules", {}).get(rule_name, {})}
     defaults = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, "nodes": 1}
     return spec.get(key, defaults[key])
@@ -127,3 +119,17 @@ def dpo_pairs(wildcards):
 
 def responses_per_prompt(sampling):
     return sum(g["n"] for g in sampling)
+
+
+def normalize_params(wc):
+    spec = DATASETS[wc.dataset]
+    if KIND[spec["format"]] != wc.kind:
+        raise ValueError(f"dataset {wc.dataset} has format {spec['format']}: its table is {clean_table(wc.dataset)}")
+    args = [f"--name {wc.dataset}", f"--format {spec['format']}", f"--files '{raw_files_glob(wc.dataset)}'"]
+    if spec.get("field"):
+        args.append(f"--field {spec['field']}")
+    if spec.get("options"):
+        args.append(f"--options '{as_json(spec['options'])}'")
+    if spec.get("max_rows"):
+        args.append(f"--max-rows {spec['max_rows']}")
+    return " ".join(args)

@@ -114,20 +114,6 @@ rule synthesize_dataset:
         " --world {params.world:q} --seed {params.seed} --output {output.data}/data.jsonl > {log} 2>&1"
 
 
-def normalize_params(wc):
-    spec = DATASETS[wc.dataset]
-    if KIND[spec["format"]] != wc.kind:
-        raise ValueError(f"dataset {wc.dataset} has format {spec['format']}: its table is {clean_table(wc.dataset)}")
-    args = [f"--name {wc.dataset}", f"--format {spec['format']}", f"--files '{raw_files_glob(wc.dataset)}'"]
-    if spec.get("field"):
-        args.append(f"--field {spec['field']}")
-    if spec.get("options"):
-        args.append(f"--options '{as_json(spec['options'])}'")
-    if spec.get("max_rows"):
-        args.append(f"--max-rows {spec['max_rows']}")
-    return " ".join(args)
-
-
 rule normalize_dataset:
     """Native schema -> canonical table; every dropped row, with file:line and reason, to results/data/drops/."""
     input:

@@ -1,0 +1,83 @@
+"""Dry-run DAG tests: the default and paper configs plan the right jobs, iterations unroll, nothing touches the Hub."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, snakemake_bin
+
+
+def snakemake(*args, cwd=ROOT, check=True):
+    # Rules call `python`: make it the interpreter running the tests (the project's venv).
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([snakemake_bin(), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def job_counts(*args) -> dict[str, int]:
+    # --forceall so the plan does not depend on what an earlier local run left in results/.
+    out = snakemake("-n", "--quiet", "rules", "--forceall", *args)
+    text = out.stdout + out.stderr
+    table = text[text.index("job ") :]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def test_default_dag():
+    counts = job_counts()
+    assert counts["train_sft"] == counts["train_reward_model"] == counts["train_offline_dpo"] == 1
+    assert counts["train_dpo"] == counts["build_pairs"] == counts["select_prompts"] == 3
+    assert counts["generate"] == counts["score"] == 3 * 2  # 2 shards each
+    assert counts["evaluate_policy"] == 5  # sft, offline_dpo, iter1..3
+    assert counts["synthesize_dataset"] == counts["normalize_dataset"] == 8
+
+
+def test_iterations_unroll_from_the_command_line():
+    counts = job_counts("--config", "iterations=5")
+    assert counts["train_dpo"] == 5 and counts["generate"] == 10 and counts["evaluate_policy"] == 7
+
+
+def test_paper_dag_lists_the_full_recipe_without_the_hub():
+    counts = job_counts("--configfile", "config/paper.yaml")
+    assert counts["train_dpo"] == 3
+    assert counts["generate"] == counts["score"] == 3 * 8  # 8 GPU shards per iteration
+    assert counts["prefetch_model"] == 1 and counts["prefetch_dataset"] == 8
+    assert "synthesize_dataset" not in counts and "build_base_model" not in counts
+
+
+def test_paper_dag_gives_each_heavy_rule_its_gpus():
+    out = snakemake("-n", "--forceall", "--configfile", "config/paper.yaml").stdout
+    blocks = {m.group(1): m.group(0) for m in re.finditer(r"rule (\w+):\n(?:    .*\n)+", out)}
+    assert "gpu=8" in blocks["train_dpo"] and "gpu=1" in blocks["generate"] and "gpu=1" in blocks["score"]
+    assert "accelerate launch --config_file config/accelerate/deepspeed_zero3.yaml --num_processes 8" in out
+
+
+def test_one_iteration_can_be_built_alone():
+    out = snakemake("-n", "--forceall", "results/iter2/pairs.parquet")
+    assert "train_dpo" in out.stdout and "rule report" not in out.stdout
+    assert "results/iter3" not in out.stdout
+
+
+def test_reference_and_init_are_explicit_choices():
+    out = snakemake("-n", "--forceall", "results/iter2/policy", "--config", "iterations=2").stdout
+    assert re.search(r"rule train_dpo:\n    input: results/iter1/policy, results/sft/model, results/iter2/pairs.parquet", out)
+    out = snakemake("-n", "--forceall", "results/iter2/policy", "--configfile", "config/smoke.yaml").stdout
+    # smoke trains on the whole history: iteration 2 reads the pairs of iterations 1 and 2
+    assert re.search(r"rule train_dpo:\n    input: results/iter1/policy, results/sft/model, results/iter1/pairs.parquet, results/iter2/pairs.parquet", out)
+
+
+def test_bad_config_fails_before_any_job_with_the_key_named():
+    proc = snakemake("-n", "--config", "iterations=0", check=False)
+    assert proc.returncode != 0
+    assert "iterations: 0 is less than the minimum of 1" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    out = snakemake("--lint")
+    assert "Congratulations, your workflow is in a good condition" in out.stdout + out.stderr

@@ -1,0 +1,121 @@
+"""Run the whole workflow on the smoke config (a copy of the repo in a temp folder) and check what it produced."""
+
+import json
+import re
+import shutil
+
+import polars as pl
+import pytest
+import yaml
+
+from .conftest import ROOT
+from .test_dag import snakemake
+
+pytestmark = pytest.mark.slow
+
+K = 4  # 2 samples at temperature 1.0 + 2 at 0.7 in config/smoke.yaml
+PROMPTS = 101
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    for item in ("Snakefile", "rules", "scripts", "config", "online_rlhf", "profiles", "report", "envs"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    snakemake("--configfile", "config/smoke.yaml", "--cores", "2", cwd=work)
+    return work
+
+
+def read(run, path):
+    return pl.read_parquet(run / path)
+
+
+def test_report_shows_every_policy(run):
+    summary = json.loads((run / "results/report/summary.json").read_text())
+    models = {(r["model"], r["decoding"]) for r in summary["policies"]}
+    assert models == {(m, d) for m in ("sft", "offline_dpo", "iter1", "iter2") for d in ("greedy", "t1")}
+    for r in summary["policies"]:
+        assert 0.0 <= r["mean_reward"] <= 1.0 and r["prompts"] == 60
+    sft_greedy = next(r for r in summary["policies"] if r["model"] == "sft" and r["decoding"] == "greedy")
+    assert sft_greedy["win_rate_vs_sft"] == 0.5
+    assert 0.0 <= summary["reward_model"]["accuracy"] <= 1.0 and summary["reward_model"]["pairs"] > 50
+    assert set(summary["ordering"]) == {"greedy", "t1"}
+    assert (run / "results/report/reward_vs_iteration.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| iter2 | greedy |" in (run / "results/report/summary.md").read_text()
+
+
+def test_generation_shards_lose_no_prompt(run):
+    for t in (1, 2):
+        prompts = read(run, f"results/iter{t}/prompts.parquet")
+        gens = read(run, f"results/iter{t}/generations.parquet")
+        assert prompts.height == PROMPTS
+        per_prompt = gens.group_by("prompt_id").len()
+        assert per_prompt.height == PROMPTS and set(per_prompt["len"]) == {K}
+        assert sorted(gens["shard"].unique()) == [0, 1, 2]
+        assert set(gens["finish_reason"].unique()) <= {"stop", "length"}
+        assert sorted(gens.filter(pl.col("prompt_id") == gens["prompt_id"][0])["temperature"]) == [0.7, 0.7, 1.0, 1.0]
+        rewards = read(run, f"results/iter{t}/rewards.parquet")
+        assert rewards.height == PROMPTS * K and rewards["reward"].is_finite().all()
+
+
+def test_iterations_and_evaluation_use_disjoint_prompts(run):
+    it1 = set(read(run, "results/iter1/prompts.parquet")["prompt_id"])
+    it2 = set(read(run, "results/iter2/prompts.parquet")["prompt_id"])
+    held = set(read(run, "results/data/prompts/eval_prompts.parquet")["prompt_id"])
+    assert not (it1 & it2) and not (it1 & held) and not (it2 & held)
+
+
+def test_pairs_are_best_vs_worst_and_every_prompt_is_accounted_for(run):
+    for t in (1, 2):
+        pairs = read(run, f"results/iter{t}/pairs.parquet")
+        drops = read(run, f"results/iter{t}/pair_drops.parquet")
+        stats = json.loads((run / f"results/iter{t}/pair_stats.json").read_text())
+        assert pairs.height + drops.filter(pl.col("sample_index").is_null()).height == PROMPTS
+        assert (pairs["chosen_reward"] > pairs["rejected_reward"]).all()
+        # empty replies are excluded before selection (a stated rule), so best/worst range over the usable ones
+        rewards = read(run, f"results/iter{t}/rewards.parquet").filter(pl.col("response").str.strip_chars() != "")
+        best = rewards.group_by("prompt_id").agg(pl.col("reward").max().alias("best"), pl.col("reward").min().alias("worst"))
+        joined = pairs.join(best, on="prompt_id")
+        assert (joined["chosen_reward"] == joined["best"]).all() and (joined["rejected_reward"] == joined["worst"]).all()
+        assert stats["pairs"] == pairs.height and sum(stats["dropped"].values()) == drops.height
+
+
+def test_normalised_data_accounts_for_every_raw_row(run):
+    for summary_path in (run / "results/data").glob("*/*.json"):
+        if summary_path.parent.name == "mixtures":
+            continue
+        s = json.loads(summary_path.read_text())
+        kind, name = summary_path.parent.name, summary_path.stem
+        table = read(run, f"results/data/{kind}/{name}.parquet")
+        drops = read(run, f"results/data/drops/{kind}/{name}.parquet")
+        kept = table["origin"].n_unique()
+        whole = drops.filter(pl.col("whole_row"))["origin"].n_unique()
+        assert kept + whole == s["rows_in"], name
+    mix = json.loads((run / "results/data/mixtures/mix1.json").read_text())
+    assert mix["pairs"] == sum(v["taken"] for v in mix["sources"].values())
+
+
+def test_models_are_safetensors_folders(run):
+    for d in ("results/sft/model", "results/rm/bt/model", "results/offline_dpo/model", "results/iter1/policy", "results/iter2/policy"):
+        files = {p.name for p in (run / d).iterdir()}
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= files and not any(f.endswith(".bin") for f in files)
+    metrics = json.loads((run / "results/iter2/train_metrics.json").read_text())
+    assert metrics["init"] == "results/iter1/policy" and metrics["reference"] == "results/sft/model"
+    assert metrics["pairs_in"] == read(run, "results/iter1/pairs.parquet").height + read(run, "results/iter2/pairs.parquet").height
+
+
+def test_every_rule_left_a_log_and_heavy_rules_a_benchmark(run):
+    assert (run / "results/logs/train_sft.log").stat().st_size > 0
+    assert (run / "results/benchmarks/iter2/train_dpo.tsv").exists()
+
+
+def test_changing_the_pair_rule_reruns_only_what_depends_on_it(run):
+    cfg = yaml.safe_load((run / "config/smoke.yaml").read_text())
+    cfg["online"]["pair_rule"] = "best_random"
+    (run / "config/smoke_best_random.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "--configfile", "config/smoke_best_random.yaml", cwd=run).stdout
+    planned = set(re.findall(r"^rule (\w+):", out, re.M))
+    assert {"build_pairs", "train_dpo", "report"} <= planned
+    assert not planned & {"train_sft", "train_reward_model", "train_offline_dpo", "synthesize_dataset", "build_base_model", "select_prompts"}
+    assert "results/iter1/generations/000.parquet" not in out  # iteration 1 samples from SFT: unchanged

@@ -1,0 +1,60 @@
+import math
+import random
+
+import pytest
+
+from online_rlhf.pairing import build_pairs, penalised, select_pair
+
+
+def responses(*rewards, texts=None):
+    texts = texts or [f"r{i}" for i in range(len(rewards))]
+    return [{"response": t, "reward": r, "sample_index": i} for i, (t, r) in enumerate(zip(texts, rewards))]
+
+
+def test_best_worst_picks_max_and_min():
+    pairs, drops = build_pairs([("p", [], responses(0.2, 0.9, -1.0, 0.5))], "best_worst", 0.0, 0)
+    assert (pairs[0]["chosen_sample"], pairs[0]["rejected_sample"]) == (1, 2)
+    assert drops == []
+
+
+def test_all_equal_rewards_is_a_dropped_tie():
+    pairs, drops = build_pairs([("p", [], responses(0.3, 0.3, 0.3))], "best_worst", 0.0, 0)
+    assert pairs == [] and drops == [{"prompt_id": "p", "sample_index": None, "reason": "tie"}]
+
+
+def test_tied_best_breaks_on_lowest_sample_index():
+    assert select_pair([(0, 1.0), (1, 2.0), (2, 2.0), (3, 0.0)], "best_worst", random.Random(0)) == (1, 3)
+
+
+def test_unusable_responses_are_excluded_and_counted():
+    rs = responses(math.nan, 0.5, 0.1, math.inf, texts=["a", "", "b", "c"])
+    pairs, drops = build_pairs([("p", [], rs)], "best_worst", 0.0, 0)
+    assert {d["reason"] for d in drops} == {"non_finite_reward", "empty_response", "fewer_than_two_usable"}
+    assert pairs == []
+
+
+def test_length_penalty_can_flip_the_choice():
+    rs = responses(1.0, 0.99, 0.0, texts=["x" * 100, "short", "bad"])
+    no_pen, _ = build_pairs([("p", [], rs)], "best_worst", 0.0, 0)
+    pen, _ = build_pairs([("p", [], rs)], "best_worst", 0.001, 0)
+    assert no_pen[0]["chosen"][0]["content"] == "x" * 100
+    assert pen[0]["chosen"][0]["content"] == "short"
+    assert pen[0]["chosen_score"] == pytest.approx(penalised(0.99, "short", 0.001))
+
+
+def test_best_random_rejects_a_strictly_worse_response():
+    for seed in range(20):
+        c, r = select_pair([(0, 1.0), (1, 1.0), (2, 0.5), (3, 0.2)], "best_random", random.Random(seed))
+        assert c == 0 and r in (2, 3)
+
+
+def test_random_rule_orders_the_pair_by_reward():
+    for seed in range(20):
+        out = select_pair([(0, 0.1), (1, 0.7), (2, 0.4)], "random", random.Random(seed))
+        c, r = out
+        assert dict([(0, 0.1), (1, 0.7), (2, 0.4)])[c] > dict([(0, 0.1), (1, 0.7), (2, 0.4)])[r]
+
+
+def test_unknown_rule_is_an_error():
+    with pytest.raises(ValueError, match="unknown pair rule"):
+        select_pair([(0, 1.0), (1, 0.0)], "worst_best", random.Random(0))
