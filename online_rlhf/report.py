@@ -70,7 +70,10 @@ def ordering_check(evals: dict[str, dict], mode: str) -> dict:
     return out
 
 
-def plot_reward_vs_iteration(evals: dict[str, dict], path: str, judge: str) -> None:
+def plot_reward_vs_iteration(evals: dict[str, dict], path: str, judge: str, pair_stats: list[dict] | None = None) -> None:
+    """Held-out judge reward per decoding mode against iteration; with pair statistics, one more panel with the
+    reward model's mean score of the samples each policy generated in the loop (iteration t samples from pi_{t-1}),
+    which is what the loop optimises: where it rises while the held-out reward falls, the policy exploits the RM."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +81,8 @@ def plot_reward_vs_iteration(evals: dict[str, dict], path: str, judge: str) -> N
 
     iters = [m for m in model_order(list(evals)) if m.startswith("iter")]
     modes = sorted({mode for e in evals.values() for mode in e["metrics"]}, key=lambda m: m != "greedy")
-    fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 3.8), squeeze=False)
+    panels = len(modes) + (1 if pair_stats else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8), squeeze=False)
     for ax, mode in zip(axes[0], modes):
         xs = [0] + [int(m.removeprefix("iter")) for m in iters]
         ys = [evals["sft"]["metrics"][mode]["mean_reward"]] + [evals[m]["metrics"][mode]["mean_reward"] for m in iters]
@@ -88,9 +92,20 @@ def plot_reward_vs_iteration(evals: dict[str, dict], path: str, judge: str) -> N
             ax.axhline(evals["offline_dpo"]["metrics"][mode]["mean_reward"], color="tab:orange", ls="--", label="offline DPO")
         ax.axhline(ys[0], color="grey", ls=":", label="SFT")
         ax.set_xticks(xs, ["SFT"] + [f"iter {x}" for x in xs[1:]])
-        ax.set_title(f"{mode} decoding")
+        ax.set_title("greedy decoding" if mode == "greedy" else f"sampled at temperature {mode.removeprefix('t')}")
         ax.set_ylabel(f"mean {judge} reward (held-out)")
         ax.grid(alpha=0.3)
+    if pair_stats:
+        ax = axes[0][-1]
+        stats = sorted(pair_stats, key=lambda s: s["iteration"])
+        xs = [s["iteration"] - 1 for s in stats]
+        ax.plot(xs, [s["mean_reward"] for s in stats], marker="s", color="tab:green", label="mean RM score of samples")
+        ax.plot(xs, [s["mean_top1_reward"] for s in stats], marker="^", color="tab:olive", label="mean best-of-n RM score")
+        ax.set_xticks(xs, ["SFT" if x == 0 else f"iter {x}" for x in xs])
+        ax.set_title("reward model's view (online samples)")
+        ax.set_ylabel("reward model score")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
     axes[0][0].legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -41,7 +41,7 @@ if __name__ == "__main__":
         "artifacts": {m: e["artifact"] for m, e in evals.items()},
     }
     write_json(summary, a.json)
-    plot_reward_vs_iteration(evals, a.plot, judge)
+    plot_reward_vs_iteration(evals, a.plot, judge, pair_stats)
 
     md = [f"# Run `{a.run_name}`\n", f"Held-out evaluation, judge: **{judge}**. Every number is in `{a.json}` with its source file.\n"]
     md.append(markdown_table(rows, ["model", "decoding", "mean_reward", "stderr", "exact_rate", "win_rate_vs_sft", "mean_length_chars", "prompts"]))
