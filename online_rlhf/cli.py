@@ -20,3 +20,12 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """The options every training script takes after its inputs."""
+    p.add_argument("--hparams", type=json_arg, required=True, help="the config section's hyperparameters (JSON)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--output", required=True, help="model folder to write (save_pretrained)")
+    p.add_argument("--metrics", required=True, help="JSON with step count, losses and data counts")

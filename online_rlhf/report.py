@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 
@@ -63,7 +64,7 @@ def ordering_check(evals: dict[str, dict], mode: str) -> dict:
         "offline_dpo": reward("offline_dpo"),
         "last_iterate": reward(iters[-1]) if iters else None,
         "best_iterate": max(iters, key=reward) if iters else None,
-        "rises_every_iteration": all(b > a for a, b in zip(chain, chain[1:])) if len(chain) > 1 else None,
+        "rises_every_iteration": all(b > a for a, b in itertools.pairwise(chain)) if len(chain) > 1 else None,
     }
     if None not in (out["sft"], out["offline_dpo"], out["last_iterate"]):
         out["sft_lt_offline_lt_iterative"] = out["sft"] < out["offline_dpo"] < out["last_iterate"]

@@ -169,3 +169,9 @@ def split_over_length(tokenizer, rows: list[dict], max_length: int) -> tuple[lis
         )
         (fits if longest <= max_length else over).append(row)
     return fits, over
+
+
+def trainable_pairs(tokenizer_dir: str, rows: list[dict], max_length: int) -> tuple[list[dict], dict]:
+    """Canonical pairs -> TRL rows that fit, plus the counts for the metrics file."""
+    fits, over = split_over_length(load_tokenizer(tokenizer_dir), rows, max_length)
+    return [conversational_pair(r) for r in fits], {"pairs_in": len(rows), "pairs_trained": len(fits), "dropped_over_length": len(over)}

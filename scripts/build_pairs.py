@@ -1,10 +1,10 @@
 """Best-vs-worst (or another rule's) preference pair per prompt from scored responses; ties and unusable
 responses are dropped, counted and written out."""
 
-import _bootstrap  # noqa: F401
-
 import statistics
 from collections import Counter
+
+import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import logger, parser
 from online_rlhf.pairing import PAIR_RULES, build_pairs

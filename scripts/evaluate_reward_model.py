@@ -1,9 +1,9 @@
 """Accuracy of a reward model on held-out preference pairs: share of pairs where r(chosen) > r(rejected), ties
 counting half, overall and per source."""
 
-import _bootstrap  # noqa: F401
-
 from collections import defaultdict
+
+import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import logger, parser
 from online_rlhf.modeling import seed_everything

@@ -1,7 +1,6 @@
 """Concatenate shard tables and prove nothing was lost: every prompt of the reference table has exactly K rows."""
 
 import _bootstrap  # noqa: F401
-
 import polars as pl
 
 from online_rlhf.cli import logger, parser

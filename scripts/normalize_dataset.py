@@ -1,9 +1,9 @@
 """Convert one raw dataset from its native schema to the canonical table; every dropped row goes to the drops table
 with its file:line and reason, and rows in = kept + dropped is checked."""
 
-import _bootstrap  # noqa: F401
-
 import itertools
+
+import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import json_arg, logger, parser
 from online_rlhf.records import find_files, read_records

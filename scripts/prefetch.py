@@ -1,9 +1,9 @@
 """Download a Hub model or dataset at a pinned revision into resources/ (run on the login node: compute nodes are
 offline and run with HF_HUB_OFFLINE=1)."""
 
-import _bootstrap  # noqa: F401
-
 import sys
+
+import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import logger, parser
 from online_rlhf.tables import write_json
@@ -25,7 +25,7 @@ if __name__ == "__main__":
     patterns = MODEL_FILES if a.repo_type == "model" else [a.files or "*"]
     try:
         path = snapshot_download(repo_id=a.repo, repo_type=a.repo_type, revision=a.revision, local_dir=a.output, allow_patterns=patterns)
-    except Exception as err:  # network, auth (gated models need HF_TOKEN), unknown revision
+    except Exception as err:  # noqa: BLE001 -- network, auth (gated models need HF_TOKEN), unknown revision: all end the job
         sys.exit(f"prefetch of {a.repo_type} {a.repo}@{a.revision} failed: {type(err).__name__}: {err}")
     from huggingface_hub import HfApi
 

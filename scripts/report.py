@@ -1,9 +1,9 @@
 """The run's report: summary.json (every number, with the file it came from), summary.md and the plot of held-out
 reward against iteration."""
 
-import _bootstrap  # noqa: F401
-
 from pathlib import Path
+
+import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import logger, parser
 from online_rlhf.report import markdown_table, ordering_check, plot_reward_vs_iteration, policy_table

@@ -1,9 +1,8 @@
 """Score one shard of the generations with the reward model (or the made-up world's oracle)."""
 
-import _bootstrap  # noqa: F401
-
 import math
 
+import _bootstrap  # noqa: F401
 import polars as pl
 
 from online_rlhf.cli import logger, parser

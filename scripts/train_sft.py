@@ -2,7 +2,7 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
+from online_rlhf.cli import add_training_args, logger, parser
 from online_rlhf.tables import read_parquet, write_json
 from online_rlhf.training import train_sft
 
@@ -12,11 +12,7 @@ if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--model", required=True, help="base model folder")
     p.add_argument("--data", required=True, help="normalised messages table")
-    p.add_argument("--hparams", type=json_arg, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--output", required=True)
-    p.add_argument("--metrics", required=True)
+    add_training_args(p)
     a = p.parse_args()
     rows = read_parquet(a.data, ("messages",)).select("messages").to_dicts()
     result = train_sft(a.model, rows, a.hparams, a.output, a.seed, a.threads)

@@ -115,7 +115,7 @@ def test_changing_the_pair_rule_reruns_only_what_depends_on_it(run):
     cfg["online"]["pair_rule"] = "best_random"
     (run / "config/smoke_best_random.yaml").write_text(yaml.safe_dump(cfg))
     out = snakemake("-n", "--configfile", "config/smoke_best_random.yaml", cwd=run).stdout
-    planned = set(re.findall(r"^rule (\w+):", out, re.M))
+    planned = set(re.findall(r"^rule (\w+):", out, re.MULTILINE))
     assert {"build_pairs", "train_dpo", "report"} <= planned
     assert not planned & {"train_sft", "train_reward_model", "train_offline_dpo", "synthesize_dataset", "build_base_model", "select_prompts"}
     assert "results/iter1/generations/000.parquet" not in out  # iteration 1 samples from SFT: unchanged

@@ -1,9 +1,9 @@
 """Conda environments cannot be solved here (no channels): check that they parse and agree with the project's pins."""
 
 import re
-import tomllib
 
 import pytest
+import tomllib
 import yaml
 
 from .conftest import ROOT

@@ -50,9 +50,9 @@ def test_best_random_rejects_a_strictly_worse_response():
 
 def test_random_rule_orders_the_pair_by_reward():
     for seed in range(20):
-        out = select_pair([(0, 0.1), (1, 0.7), (2, 0.4)], "random", random.Random(seed))
-        c, r = out
-        assert dict([(0, 0.1), (1, 0.7), (2, 0.4)])[c] > dict([(0, 0.1), (1, 0.7), (2, 0.4)])[r]
+        rewards = {0: 0.1, 1: 0.7, 2: 0.4}
+        c, r = select_pair(list(rewards.items()), "random", random.Random(seed))
+        assert rewards[c] > rewards[r]
 
 
 def test_unknown_rule_is_an_error():

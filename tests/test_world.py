@@ -1,9 +1,19 @@
+import itertools
 import random
 
 import pytest
 
 from online_rlhf.synthetic import synthesise
-from online_rlhf.world import ERROR_KINDS, ROLE_SLICES, WorldSpec, corrupt, draw_queries, oracle_reward, query_role, target_response
+from online_rlhf.world import (
+    ERROR_KINDS,
+    ROLE_SLICES,
+    WorldSpec,
+    corrupt,
+    draw_queries,
+    oracle_reward,
+    query_role,
+    target_response,
+)
 
 
 def test_oracle_is_one_only_for_the_exact_reversal():
@@ -31,7 +41,7 @@ def test_unknown_error_kind_is_rejected():
 def test_roles_partition_query_space_and_draws_respect_them():
     spans = sorted(ROLE_SLICES.values())
     assert spans[0][0] == 0 and spans[-1][1] == 100
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     spec = WorldSpec()
     for role in ROLE_SLICES:
         qs = draw_queries(random.Random(1), spec, role, 200, unique=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..records import Malformed, Record
 from . import hh_rlhf, nectar, shp, ultrafeedback
-from .common import Drop, Pair, RowError, check_messages, pair_id, prompt_id
+from .common import Drop, RowError, check_messages, pair_id, prompt_id
 
 PAIR_ADAPTERS = {"hh_rlhf": hh_rlhf, "ultrafeedback": ultrafeedback, "shp": shp, "nectar": nectar}
 KIND = {**{f: "pairs" for f in PAIR_ADAPTERS}, "messages": "sft", "prompts": "prompts"}
@@ -53,57 +53,71 @@ def adapter_options(fmt: str, overrides: dict | None) -> dict:
     return defaults | (overrides or {})
 
 
-def convert_pairs(records: Iterable[Record | Malformed], fmt: str, source: str, options: dict | None = None) -> Converted:
-    """Run the format's adapter over every record; then drop exact duplicates and apply per-prompt caps."""
-    if fmt not in PAIR_ADAPTERS:
-        raise ValueError(f"unknown preference format {fmt!r}; expected one of {sorted(PAIR_ADAPTERS)}")
-    adapter, opts = PAIR_ADAPTERS[fmt], adapter_options(fmt, options)
+def _convert(records: Iterable[Record | Malformed], source: str, convert_one) -> tuple[list[dict], list[dict], int]:
+    """The loop every format shares: malformed lines and RowErrors become whole-row drops, `Drop` items that
+    `convert_one(record)` yields become partial drops, and everything else it yields is a kept row."""
     rows, drops, n_in = [], [], 0
-    seen: set[str] = set()
     for rec in records:
         n_in += 1
         if isinstance(rec, Malformed):
             drops.append(_drop(source, rec.origin, "malformed_json", rec.error, rec.raw, True))
             continue
         try:
-            for item in adapter.adapt(rec.data, opts):
+            for item in convert_one(rec):
                 if isinstance(item, Drop):
                     drops.append(_drop(source, rec.origin, item.reason, item.detail, rec.data, False))
-                    continue
-                assert isinstance(item, Pair)
-                pid = pair_id(item.prompt, item.chosen, item.rejected)
-                if pid in seen:
-                    drops.append(_drop(source, rec.origin, "duplicate", f"same prompt, chosen and rejected as pair {pid}", rec.data, False))
-                    continue
-                seen.add(pid)
-                rows.append(
-                    {
-                        "id": pid,
-                        "source": source,
-                        "origin": rec.origin,
-                        "prompt_id": prompt_id(item.prompt),
-                        "prompt": item.prompt,
-                        "chosen": item.chosen,
-                        "rejected": item.rejected,
-                        "chosen_score": item.chosen_score,
-                        "rejected_score": item.rejected_score,
-                        "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True, default=str),
-                    }
-                )
+                else:
+                    rows.append({"source": source, "origin": rec.origin, **item})
         except RowError as err:
             drops.append(_drop(source, rec.origin, err.reason, err.detail, rec.data, True))
+    return rows, drops, n_in
+
+
+def _mark_whole_rows(rows: list[dict], drops: list[dict]) -> None:
+    """A row none of whose pairs survived (deduplicated, capped) is still accounted for: its last drop counts for it."""
+    kept = {r["origin"] for r in rows}
+    last: dict[str, dict] = {}
+    for d in drops:
+        last[d["origin"]] = d
+    for origin, d in last.items():
+        if origin not in kept:
+            d["whole_row"] = True
+
+
+def convert_pairs(records: Iterable[Record | Malformed], fmt: str, source: str, options: dict | None = None) -> Converted:
+    """Run the format's adapter over every record; then drop exact duplicates and apply per-prompt caps."""
+    if fmt not in PAIR_ADAPTERS:
+        raise ValueError(f"unknown preference format {fmt!r}; expected one of {sorted(PAIR_ADAPTERS)}")
+    adapter, opts = PAIR_ADAPTERS[fmt], adapter_options(fmt, options)
+    seen: set[str] = set()
+
+    def convert_one(rec: Record):
+        for item in adapter.adapt(rec.data, opts):
+            if isinstance(item, Drop):
+                yield item
+                continue
+            pid = pair_id(item.prompt, item.chosen, item.rejected)
+            if pid in seen:
+                yield Drop("duplicate", f"same prompt, chosen and rejected as pair {pid}")
+                continue
+            seen.add(pid)
+            yield {
+                "id": pid,
+                "prompt_id": prompt_id(item.prompt),
+                "prompt": item.prompt,
+                "chosen": item.chosen,
+                "rejected": item.rejected,
+                "chosen_score": item.chosen_score,
+                "rejected_score": item.rejected_score,
+                "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True, default=str),
+            }
+
+    rows, drops, n_in = _convert(records, source, convert_one)
     cap = opts.get("max_pairs_per_prompt")
     if cap:
         rows, capped = cap_per_prompt(rows, cap)
         drops += [_drop(source, r["origin"], "per_prompt_cap", f"more than {cap} pairs for this prompt", r["meta"], False) for r in capped]
-    # A row whose pairs were all capped or deduplicated is still accounted for: mark its last drop as whole-row.
-    kept_origins = {r["origin"] for r in rows}
-    last_drop: dict[str, dict] = {}
-    for d in drops:
-        last_drop[d["origin"]] = d
-    for origin, d in last_drop.items():
-        if origin not in kept_origins:
-            d["whole_row"] = True
+    _mark_whole_rows(rows, drops)
     out = Converted(rows, drops, n_in)
     out.check_accounting(source)
     return out
@@ -129,50 +143,35 @@ def cap_per_prompt(rows: list[dict], cap: int) -> tuple[list[dict], list[dict]]:
 
 def convert_messages(records: Iterable[Record | Malformed], source: str, field: str = "messages") -> Converted:
     """SFT conversations: a valid chat ending in an assistant turn."""
-    rows, drops, n_in = [], [], 0
-    for rec in records:
-        n_in += 1
-        if isinstance(rec, Malformed):
-            drops.append(_drop(source, rec.origin, "malformed_json", rec.error, rec.raw, True))
-            continue
-        try:
-            if field not in rec.data:
-                raise RowError("missing_field", f"field {field!r} is missing")
-            messages = check_messages(rec.data[field], field, last_role="assistant")
-        except RowError as err:
-            drops.append(_drop(source, rec.origin, err.reason, err.detail, rec.data, True))
-            continue
-        rows.append({"id": prompt_id(messages), "source": source, "origin": rec.origin, "messages": messages})
-    out = Converted(rows, drops, n_in)
+
+    def convert_one(rec: Record):
+        if field not in rec.data:
+            raise RowError("missing_field", f"field {field!r} is missing")
+        messages = check_messages(rec.data[field], field, last_role="assistant")
+        yield {"id": prompt_id(messages), "messages": messages}
+
+    out = Converted(*_convert(records, source, convert_one))
     out.check_accounting(source)
     return out
 
 
 def convert_prompts(records: Iterable[Record | Malformed], source: str, field: str = "context_messages") -> Converted:
     """Prompt sets: a chat ending in a user turn (a plain string is taken as one user turn). Duplicates dropped."""
-    rows, drops, n_in = [], [], 0
     seen: set[str] = set()
-    for rec in records:
-        n_in += 1
-        if isinstance(rec, Malformed):
-            drops.append(_drop(source, rec.origin, "malformed_json", rec.error, rec.raw, True))
-            continue
-        try:
-            value = rec.data.get(field)
-            if value is None:
-                raise RowError("missing_field", f"field {field!r} is missing")
-            if isinstance(value, str):
-                value = [{"role": "user", "content": value}]
-            prompt = check_messages(value, field, last_role="user")
-        except RowError as err:
-            drops.append(_drop(source, rec.origin, err.reason, err.detail, rec.data, True))
-            continue
+
+    def convert_one(rec: Record):
+        value = rec.data.get(field)
+        if value is None:
+            raise RowError("missing_field", f"field {field!r} is missing")
+        if isinstance(value, str):
+            value = [{"role": "user", "content": value}]
+        prompt = check_messages(value, field, last_role="user")
         pid = prompt_id(prompt)
         if pid in seen:
-            drops.append(_drop(source, rec.origin, "duplicate", f"prompt {pid} already seen", rec.data, True))
-            continue
+            raise RowError("duplicate", f"prompt {pid} already seen")
         seen.add(pid)
-        rows.append({"prompt_id": pid, "source": source, "origin": rec.origin, "prompt": prompt})
-    out = Converted(rows, drops, n_in)
+        yield {"prompt_id": pid, "prompt": prompt}
+
+    out = Converted(*_convert(records, source, convert_one))
     out.check_accounting(source)
     return out
