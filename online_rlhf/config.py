@@ -86,6 +86,8 @@ def reference_errors(config: dict) -> list[str]:
         errors.append(f"world: required because {', '.join(synthetic)} are synthetic")
     if config["evaluation"]["judge"] == "oracle" and datasets.get(config["evaluation"]["prompts"], {}).get("source") != "synthetic":
         errors.append("evaluation.judge: 'oracle' exists only in the made-up world (synthetic evaluation prompts); use reward_model")
+    if config["online"]["scoring"].get("judge") == "oracle" and datasets.get(config["online"]["prompt_pool"], {}).get("source") != "synthetic":
+        errors.append("online.scoring.judge: 'oracle' exists only in the made-up world (a synthetic prompt pool); use reward_model")
     world = config.get("world", {})
     if world and world.get("min_len", 1) > world.get("max_len", 10**9):
         errors.append(f"world.min_len ({world['min_len']}) must not exceed world.max_len ({world['max_len']})")

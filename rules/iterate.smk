@@ -4,6 +4,7 @@
 ONLINE = config["online"]
 GEN = ONLINE["generation"]
 K = responses_per_prompt(GEN["sampling"])
+ONLINE_JUDGE = ONLINE["scoring"].get("judge", "reward_model")
 
 
 rule train_offline_dpo:
@@ -121,10 +122,12 @@ rule score:
     """Reward of every response of one shard of prompts."""
     input:
         generations="results/iter{iteration}/generations.parquet",
-        rm=rm_dir(),
+        rm=rm_dir() if ONLINE_JUDGE == "reward_model" else [],
     output:
         rewards="results/iter{iteration}/rewards/{shard}.parquet",
     params:
+        judge=ONLINE_JUDGE,
+        rm=lambda wc, input: f"--rm {input.rm}" if ONLINE_JUDGE == "reward_model" else "",
         shards=len(SCORE_SHARDS),
         batch_size=ONLINE["scoring"].get("batch_size", 64),
         max_length=ONLINE["scoring"].get("max_length", config["reward_model"]["max_length"]),
@@ -141,7 +144,7 @@ rule score:
     conda:
         "../envs/training.yaml"
     shell:
-        "python scripts/score.py --generations {input.generations} --judge reward_model --rm {input.rm}"
+        "python scripts/score.py --generations {input.generations} --judge {params.judge} {params.rm}"
         " --shard {wildcards.shard} --shards {params.shards} --batch-size {params.batch_size}"
         " --max-length {params.max_length} --dtype {params.dtype} --threads {threads}"
         " --output {output.rewards} > {log} 2>&1"

@@ -79,3 +79,10 @@ def test_bad_config_fails_before_any_job_with_the_key_named():
 def test_lint_is_clean():
     out = snakemake("--lint")
     assert "Congratulations, your workflow is in a good condition" in out.stdout + out.stderr
+
+
+def test_ablation_overlays_merge_onto_the_default():
+    out = snakemake("-n", "--forceall", "--configfile", "config/config.yaml", "config/ablations/gold_judge.yaml").stdout
+    assert "--judge oracle" in out and "--judge reward_model" not in out
+    out = snakemake("-n", "--forceall", "--configfile", "config/config.yaml", "config/ablations/concise.yaml").stdout
+    assert "--length-penalty 0.001" in out
