@@ -112,7 +112,8 @@ def generate_vllm(
     from .modeling import load_tokenizer
 
     tok = load_tokenizer(model_dir)
-    texts = render_prompts(tok, prompts)
+    # Token ids, not text: the chat template already wrote BOS, and vLLM would add another when tokenizing text.
+    inputs = [{"prompt_token_ids": ids} for ids in tok(render_prompts(tok, prompts), add_special_tokens=False)["input_ids"]]
     llm = LLM(model=model_dir, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=seed, gpu_memory_utilization=gpu_memory_utilization)
     stops = sorted({tok.eos_token_id, *(stop_token_ids or [])})
     out: list[dict] = []
@@ -127,7 +128,7 @@ def generate_vllm(
             stop_token_ids=stops,
             seed=seed + g_idx,
         )
-        results = llm.generate(texts, params, use_tqdm=True)
+        results = llm.generate(inputs, params, use_tqdm=True)
         for p, res in enumerate(results):
             for s, o in enumerate(res.outputs):
                 out.append(
