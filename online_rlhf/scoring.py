@@ -27,7 +27,7 @@ def score_with_reward_model(
     """Scalar reward of each chat-templated conversation; length-sorted batches keep padding small.
 
     Conversations longer than `max_length` tokens keep their end (left truncation: the reply being judged is at the
-    end) and the caller is told how many through the returned NaN-free list plus `count_truncated`.
+    end of the text, the oldest context goes first).
     """
     import torch
 
@@ -51,10 +51,3 @@ def score_with_reward_model(
             for i, v in zip(idx, logits):
                 scores[i] = v
     return scores
-
-
-def count_over_length(tokenizer, prompts: list[list[dict]], responses: list[str], max_length: int) -> int:
-    return sum(
-        len(tokenizer.apply_chat_template(p + [{"role": "assistant", "content": r}], tokenize=True)) > max_length
-        for p, r in zip(prompts, responses, strict=True)
-    )
