@@ -58,6 +58,11 @@ def common_args(hp: dict[str, Any], output_dir: str | Path, seed: int) -> dict[s
     }
 
 
+def weights_dtype(hp: dict):
+    """torch dtype to load weights in for the section's `precision` (bf16 on GPUs, fp32 on CPU)."""
+    return torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32")
+
+
 def _dataset(rows: list[dict]):
     from datasets import Dataset
 
@@ -85,7 +90,7 @@ def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int
 
     seed_everything(seed, threads)
     tok = load_tokenizer(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32"))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights_dtype(hp))
     args = SFTConfig(
         **common_args(hp, output, seed),
         max_length=hp["max_length"],
@@ -105,7 +110,7 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
     seed_everything(seed, threads)
     tok = load_tokenizer(init_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
-        init_dir, num_labels=1, dtype=torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32")
+        init_dir, num_labels=1, dtype=weights_dtype(hp)
     )
     model.config.pad_token_id = tok.pad_token_id
     args = RewardConfig(
@@ -137,7 +142,7 @@ def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: s
 
     seed_everything(seed, threads)
     tok = load_tokenizer(init_dir)
-    dtype = torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32")
+    dtype = weights_dtype(hp)
     model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
     ref = AutoModelForCausalLM.from_pretrained(ref_dir, dtype=dtype)
     args = DPOConfig(**common_args(hp, output, seed), max_length=hp["max_length"], **dpo_loss_config(hp))
