@@ -15,8 +15,8 @@ import sys
 import _bootstrap  # noqa: F401
 import yaml
 
-from online_rlhf import benchmark_judges as bj
-from online_rlhf.cli import parser
+from online_rlhf.core.cli import parser
+from online_rlhf.evaluate import chat_judges as bj
 
 FASTCHAT_REV = "0e6d3e4beaab66f4d3f93db72541a4abab8af28d"
 ARENA_2024_REV = "3071ef95d913bb5cd632641db336a3b6c7fe4bdd"

@@ -5,8 +5,10 @@ and the judge, its settings, the GLM (AlpacaEval) and the benchmark version with
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.benchmark_judges import judge_settings, make_judge
-from online_rlhf.chat_benchmarks import (
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.core.tables import write_json
+from online_rlhf.evaluate.chat_benchmarks import (
     ARENA_LAYOUTS,
     arena_summary,
     check_arena_layout,
@@ -18,9 +20,7 @@ from online_rlhf.chat_benchmarks import (
     read_answers,
     read_questions,
 )
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import write_jsonl
-from online_rlhf.tables import write_json
+from online_rlhf.evaluate.chat_judges import judge_settings, make_judge
 
 log = logger("judge_benchmark")
 

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.benchmark_world import (
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.evaluate.chat_benchmarks import ARENA_LAYOUTS, arena_files
+from online_rlhf.world.benchmarks import (
     REFERENCE_GENERATOR,
     alpaca_eval_rows,
-    arena_hard_rows,
+    arena_hard_items,
     lm_eval_rows,
     mt_bench_rows,
 )
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import write_jsonl
-from online_rlhf.world import WorldSpec
+from online_rlhf.world.task import WorldSpec
 
 log = logger("synthesize_benchmarks")
 
@@ -37,8 +38,9 @@ if __name__ == "__main__":
     mt_questions, mt_refs = mt_bench_rows(rng["mt_bench"], spec, a.sizes["mt_bench"])
     write_jsonl(mt_questions, out / "mt_bench/question.jsonl")
     write_jsonl(mt_refs, out / f"mt_bench/reference_answer/{REFERENCE_GENERATOR}.jsonl")
-    arena = arena_hard_rows(rng["arena_hard"], spec, a.sizes["arena_hard"], a.accuracy)
-    for layout, (questions, answers) in arena.items():
+    items = arena_hard_items(rng["arena_hard"], spec, a.sizes["arena_hard"], a.accuracy)
+    for layout in ARENA_LAYOUTS:  # the same items in both arena-hard-auto layouts
+        questions, answers = arena_files(items, REFERENCE_GENERATOR, layout)
         write_jsonl(questions, out / f"arena_hard/{layout}/question.jsonl")
         write_jsonl(answers, out / f"arena_hard/{layout}/model_answer/{REFERENCE_GENERATOR}.jsonl")
     reverse, choice = lm_eval_rows(rng["lm_eval"], spec, a.sizes["lm_eval"])
@@ -47,5 +49,5 @@ if __name__ == "__main__":
     log.info(
         "alpaca_eval %d, mt_bench %d (with references), arena_hard %d (layouts %s), world_reverse %d, world_choice %d"
         " (%d queries left out: too few distinct wrong answers) -> %s",
-        len(alpaca), len(mt_questions), len(questions), "/".join(arena), len(reverse), len(choice), len(reverse) - len(choice), out,
+        len(alpaca), len(mt_questions), len(items), "/".join(ARENA_LAYOUTS), len(reverse), len(choice), len(reverse) - len(choice), out,
     )

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from online_rlhf import benchmark_judges as bj
-from online_rlhf.benchmark_judges import (
+from online_rlhf.evaluate import chat_judges as bj
+from online_rlhf.evaluate.chat_benchmarks import arena_summary, judge_alpaca, judge_arena, judge_mt_bench
+from online_rlhf.evaluate.chat_judges import (
     APIJudge,
     LocalJudge,
     OracleJudge,
@@ -19,7 +20,6 @@ from online_rlhf.benchmark_judges import (
     parse_verdict,
     preference_from_logprobs,
 )
-from online_rlhf.chat_benchmarks import arena_summary, judge_alpaca, judge_arena, judge_mt_bench
 
 # ---- MT-Bench rating: FastChat common.py run_judge_single (re.search, ast.literal_eval, -1 when absent) -------
 
@@ -196,7 +196,7 @@ def test_api_judge_needs_the_key_in_the_environment(monkeypatch):
 
 
 def test_local_judge_on_a_tiny_model_counts_what_it_cannot_parse(tmp_path, monkeypatch):
-    from online_rlhf.modeling import build_base_model, build_tokenizer
+    from online_rlhf.train.models import build_base_model, build_tokenizer
 
     tok = build_tokenizer(["mMabcd[]0123456789 "], "tiny")
     # A judge model brings its own chat template; the tiny world's has no system role.

@@ -9,8 +9,8 @@ import random
 import pandas as pd
 import pytest
 
-from online_rlhf import chat_benchmarks as cb
-from online_rlhf.benchmark_judges import OracleJudge
+from online_rlhf.evaluate import chat_benchmarks as cb
+from online_rlhf.evaluate.chat_judges import OracleJudge
 
 
 def _annotations(n=120, seed=0, length_bias=0.0):
@@ -232,16 +232,17 @@ def test_benchmark_version_labels():
 
 
 def test_made_up_world_files_are_in_the_real_layouts(tmp_path):
-    from online_rlhf.benchmark_world import arena_hard_rows, mt_bench_rows
-    from online_rlhf.world import WorldSpec
+    from online_rlhf.world.benchmarks import REFERENCE_GENERATOR, arena_hard_items, mt_bench_rows
+    from online_rlhf.world.task import WorldSpec
 
     questions, refs = mt_bench_rows(random.Random(0), WorldSpec(), 8)
     assert {q["category"] for q in questions} == {"writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities"}
     loaded = cb.read_answers(_write_jsonl(tmp_path / "ref.jsonl", refs))
     assert all(loaded[str(q["question_id"])] == [t[::-1] for t in q["turns"]] for q in questions)  # the exact answers
-    both = arena_hard_rows(random.Random(0), WorldSpec(), 5, 0.6)
+    items = arena_hard_items(random.Random(0), WorldSpec(), 5, 0.6)
     read = {}
-    for layout, (qs, answers) in both.items():
+    for layout in cb.ARENA_LAYOUTS:
+        qs, answers = cb.arena_files(items, REFERENCE_GENERATOR, layout)
         read[layout] = (cb.read_questions("arena_hard", _write_jsonl(tmp_path / layout / "q.jsonl", qs)),
                         cb.read_answers(_write_jsonl(tmp_path / layout / "a.jsonl", answers)))
         assert {q["layout"] for q in read[layout][0]} == {layout}
