@@ -157,9 +157,13 @@ def dpo_reference(wildcards):
 
 
 def dpo_pairs(wildcards):
+    """Algorithm 2's DPO data of iteration t: D_t (current), D_1:t (history), or D_off + D_1:t (offline_history,
+    the offline DPO set beside the online pairs)."""
     t = int(wildcards.iteration)
-    first = 1 if config["online"]["data"] == "history" else t
-    return [f"results/iter{s}/pairs.parquet" for s in range(first, t + 1)]
+    data = config["online"]["data"]
+    first = t if data == "current" else 1
+    offline = [clean_table(config["offline_dpo"]["dataset"])] if data == "offline_history" else []
+    return offline + [f"results/iter{s}/pairs.parquet" for s in range(first, t + 1)]
 
 
 def responses_per_prompt(sampling):
