@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test dry-run report audit install clean
+.PHONY: run test dry-run report audit experiments install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ report: $(BIN)/.installed
 # ARGS e.g. "--workdir /tmp/rebuild --cores 2", or "--configfile config/x.yaml" to see what a change touches).
 audit: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/audit.py $(ARGS)
+
+# Experiments side by side (docs/experiments.md): config/experiments/ablations.yaml by default, one DAG, shared stages
+# built once; ARGS e.g. "--configfile config/experiments/seeds.yaml" or "-n" to see which jobs each experiment adds.
+experiments: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s Experiments.smk --cores $(CORES) $(ARGS)
 
 clean:
 	rm -rf results resources .snakemake

@@ -31,6 +31,16 @@ SELECTION = config.get("selection")
 VALIDATION_PROMPTS = SELECTION["validation_prompts"] if SELECTION else 0
 
 
+# Snakemake rewrites the paths of inputs, outputs and logs when this workflow runs as a module (Experiments.smk: one
+# module per experiment, its results under results/experiments/<name>/), not paths inside params (task JSON,
+# --flag strings); those go through the module's own path modifier here. Outside a module it changes nothing.
+_PATH_MODIFIER = workflow.modifier.path_modifier
+
+
+def module_path(path):
+    return str(_PATH_MODIFIER.modify(path)) if path else path
+
+
 def names_regex(names):
     return "|".join(sorted(names)) or "^$"
 
@@ -239,7 +249,7 @@ def chat_file(name, role):
     rel = SYNTHETIC_BENCH_FILES[name].get(role) if spec["source"] == "synthetic" else spec.get(role)
     if rel and spec["source"] == "synthetic" and name == "arena_hard":
         rel = rel.format(layout=spec["layout"])
-    return f"{benchmark_data_dir(name, spec)}/{rel}" if rel else ""
+    return module_path(f"{benchmark_data_dir(name, spec)}/{rel}") if rel else ""
 
 
 def chat_option(name, role, flag):
@@ -256,17 +266,17 @@ def lm_eval_task_specs(model):
     """The JSON run_lm_eval.py reads: one entry per planned task with its data and output paths."""
     specs = []
     for name, spec in LM_TASKS.items():
-        entry = {"name": name, "num_fewshot": spec["num_fewshot"], "output": f"results/eval/{model}/{name}.json",
-                 "samples": f"results/eval/{model}/{name}/samples.jsonl"}
+        entry = {"name": name, "num_fewshot": spec["num_fewshot"], "output": module_path(f"results/eval/{model}/{name}.json"),
+                 "samples": module_path(f"results/eval/{model}/{name}/samples.jsonl")}
         if spec.get("metric"):
             entry["metric"] = spec["metric"]
         if spec["source"] == "hub":
-            entry.update(task=spec.get("task", name), snapshot=f"resources/benchmarks/hub/lm_eval_{name}")
+            entry.update(task=spec.get("task", name), snapshot=module_path(f"resources/benchmarks/hub/lm_eval_{name}"))
         elif spec["source"] == "synthetic":
             template = spec.get("template", name)
-            entry.update(template=template, files={"test": f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl"})
+            entry.update(template=template, files={"test": module_path(f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl")})
         else:
-            entry.update(template=spec["template"], files=spec["files"])
+            entry.update(template=spec["template"], files={k: module_path(v) for k, v in spec["files"].items()})
         specs.append(entry)
     return specs
 

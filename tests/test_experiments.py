@@ -204,6 +204,9 @@ def test_offline_history_feeds_the_offline_set_to_every_iteration(tmp_path):
     nectar = "data/pairs/nectar.parquet"
     assert all(c.split()[0].endswith(nectar) for c in online)
     assert [len(c.split()) for c in online] == [2, 3]  # D_off + D_1, D_off + D_1 + D_2
+    # every path of every command, params included, lies under the experiment's folders
+    paths = re.findall(r"(?<![\w/])(?:results|resources)/[^\s'\",]*", "\n".join(re.findall(r"python scripts/.*", text)))
+    assert paths and all(p.startswith("results/experiments/") for p in paths), sorted(set(paths))[:5]
 
 
 # ---- a small real run ---------------------------------------------------------------------------------------
@@ -222,3 +225,12 @@ def test_two_length_penalties_give_different_pairs_from_shared_models(tmp_path):
         assert a.select(key).sort("prompt_id").to_dicts() != b.select(key).sort("prompt_id").to_dicts(), f"iteration {t}"
         stats = [json.loads((work / f"results/experiments/{e}/iter{t}/pair_stats.json").read_text()) for e in ("lambda_0", "lambda_big")]
         assert [s["length_penalty"] for s in stats] == [0.0, 0.5]
+
+
+def test_an_experiment_manifest_is_recognised_for_the_audit():
+    from online_rlhf.experiments.plan import experiment_manifest, experiment_of_manifest
+
+    assert experiment_of_manifest("/x/results/experiments/lambda_0/manifest.json") == "lambda_0"
+    assert experiment_of_manifest(experiment_manifest("b")) == "b"
+    assert experiment_of_manifest("results/manifest.json") is None
+    assert experiment_of_manifest("results/experiments/_comparison/manifest.json") is None

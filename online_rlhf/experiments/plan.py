@@ -192,6 +192,18 @@ def plan(spec: dict, root: str | Path = ".", validate=None) -> list[Experiment]:
     return out
 
 
+def experiment_manifest(name: str) -> str:
+    return f"{ROOT}/{name}/manifest.json"
+
+
+def experiment_of_manifest(path: str | Path) -> str | None:
+    """The experiment whose manifest `path` is (…/results/experiments/<name>/manifest.json), or None."""
+    parts = Path(path).parts
+    if len(parts) >= 4 and parts[-4:-2] == ("results", "experiments") and parts[-1] == "manifest.json":
+        return parts[-2] if NAME.match(parts[-2]) else None
+    return None
+
+
 _TOP_LEVEL = re.compile(r"""results/([A-Za-z_]+)""")
 
 
