@@ -14,7 +14,14 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.exceptions import WorkflowError
 
 from online_rlhf.config import validate_config
-from online_rlhf.experiments.plan import ROOT, SEP, ExperimentError, plan, sharing_table, top_level_names
+from online_rlhf.experiments.plan import (
+    ROOT,
+    SEP,
+    ExperimentError,
+    plan,
+    sharing_table,
+    top_level_names,
+)
 
 from snakemake.utils import min_version
 
@@ -31,7 +38,10 @@ try:
 except ExperimentError as err:
     raise WorkflowError(str(err)) from None
 
-RULE_FILES = [f"{workflow.basedir}/Snakefile", *sorted(Path(workflow.basedir, "rules").glob("*.smk"))]
+RULE_FILES = [
+    f"{workflow.basedir}/Snakefile",
+    *sorted(Path(workflow.basedir, "rules").glob("*.smk")),
+]
 TOP_LEVEL = top_level_names(RULE_FILES)
 COMPARISON = f"{ROOT}/_comparison"
 
@@ -65,7 +75,9 @@ def _check_outputs():
                 continue
             for out in [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]:
                 if not any(str(out).startswith(a) for a in allowed):
-                    problems.append(f"rule {r.name} of experiment {exp.name} writes {out}")
+                    problems.append(
+                        f"rule {r.name} of experiment {exp.name} writes {out}"
+                    )
     if problems:
         raise WorkflowError(
             "outputs outside the experiment's folders (add the rule to STAGE_RULES or its folder to the rules' "
@@ -82,7 +94,9 @@ def _rename_localrules():
     names = {r.name for r in workflow.rules}
     for plain in sorted(workflow._localrules - names):
         workflow._localrules.discard(plain)
-        workflow._localrules.update(n for n in (e.rule_name(plain) for e in EXPERIMENTS) if n in names)
+        workflow._localrules.update(
+            n for n in (e.rule_name(plain) for e in EXPERIMENTS) if n in names
+        )
 
 
 _rename_localrules()
@@ -122,11 +136,15 @@ rule compare_experiments:
         json=f"{COMPARISON}/comparison.json",
         markdown=f"{COMPARISON}/comparison.md",
         plot=f"{COMPARISON}/comparison.png",
-    params:
-        names=[e.name for e in EXPERIMENTS],
-        groups=json.dumps((config.get("compare") or {}).get("groups", {}), sort_keys=True, separators=(",", ":")),
     log:
         f"{COMPARISON}/logs/compare_experiments.log",
+    params:
+        names=[e.name for e in EXPERIMENTS],
+        groups=json.dumps(
+            (config.get("compare") or {}).get("groups", {}),
+            sort_keys=True,
+            separators=(",", ":"),
+        ),
     shell:
         "python scripts/compare_experiments.py --names {params.names} --summaries {input.summaries}"
         " --groups {params.groups:q} --json {output.json} --markdown {output.markdown} --plot {output.plot} > {log} 2>&1"

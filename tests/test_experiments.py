@@ -4,8 +4,6 @@ experiments that differ only in the length penalty."""
 
 import json
 import re
-import subprocess
-from pathlib import Path
 
 import polars as pl
 import pytest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ class Experiment:
         for name in top_level:
             mapping[f"results/{name}"] = f"{self.folder}/{name}"
         keys = sorted(mapping)
-        for a, b in zip(keys, keys[1:]):
+        for a, b in itertools.pairwise(keys):
             if b.startswith(a):
                 raise ExperimentError(f"path prefixes {a!r} and {b!r} overlap; Snakemake cannot map both")
         return mapping
