@@ -16,9 +16,10 @@ from snakemake.exceptions import WorkflowError
 from online_rlhf.config import validate_config
 from online_rlhf.experiments.plan import (
     ROOT,
-    SEP,
     ExperimentError,
+    misplaced_outputs,
     plan,
+    renamed_localrules,
     sharing_table,
     top_level_names,
 )
@@ -63,43 +64,23 @@ for _exp in EXPERIMENTS:
     )(lambda: None)
 
 
-def _check_outputs():
-    """Every output of an experiment's rules lies under its own folder or a shared stage folder it owns; anything
-    else is a path no prefix maps (two experiments would write it) or a shared stage's rule missing from STAGE_RULES
-    (two experiments would define it)."""
-    problems = []
-    for exp in EXPERIMENTS:
-        allowed = [f"{exp.folder}/", *(f"{exp.stage_folder(s)}/" for s in exp.owns)]
-        for r in workflow.rules:
-            if r.name.partition(SEP)[0] != exp.name:
-                continue
-            for out in [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]:
-                if not any(str(out).startswith(a) for a in allowed):
-                    problems.append(
-                        f"rule {r.name} of experiment {exp.name} writes {out}"
-                    )
-    if problems:
-        raise WorkflowError(
-            "outputs outside the experiment's folders (add the rule to STAGE_RULES or its folder to the rules' "
-            "paths in online_rlhf/experiments/plan.py):\n  " + "\n  ".join(problems)
-        )
-
-
-_check_outputs()
-
-
-def _rename_localrules():
-    """A module's `localrules:` names its rules unrenamed (Snakemake 9.27 keeps them so and warns that no such rule
-    exists); mark each experiment's renamed rule local instead."""
-    names = {r.name for r in workflow.rules}
-    for plain in sorted(workflow._localrules - names):
-        workflow._localrules.discard(plain)
-        workflow._localrules.update(
-            n for n in (e.rule_name(plain) for e in EXPERIMENTS) if n in names
-        )
-
-
-_rename_localrules()
+# Every output of an experiment's rules in its own folder or a shared folder it owns (else two experiments would write
+# one file); a module's `localrules:` names its rules unrenamed, so each experiment's renamed rule is marked instead.
+_problems = misplaced_outputs(
+    EXPERIMENTS,
+    [
+        (r.name, [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])])
+        for r in workflow.rules
+    ],
+)
+if _problems:
+    raise WorkflowError(
+        "outputs outside the experiment's folders (add the rule to STAGE_RULES or its folder to the rules' paths; "
+        "online_rlhf/experiments/plan.py):\n  " + "\n  ".join(_problems)
+    )
+workflow._localrules = renamed_localrules(
+    EXPERIMENTS, workflow._localrules, {r.name for r in workflow.rules}
+)
 
 
 localrules:
@@ -121,6 +102,8 @@ rule sharing:
     """Which experiment builds each shared stage and where it lives (docs/experiments.md)."""
     output:
         sharing=f"{COMPARISON}/sharing.json",
+    log:
+        f"{COMPARISON}/logs/sharing.log",
     params:
         table=lambda wc: sharing_table(EXPERIMENTS),
     run:
@@ -138,6 +121,8 @@ rule compare_experiments:
         plot=f"{COMPARISON}/comparison.png",
     log:
         f"{COMPARISON}/logs/compare_experiments.log",
+    conda:
+        "envs/evaluation.yaml"
     params:
         names=[e.name for e in EXPERIMENTS],
         groups=json.dumps(

@@ -232,3 +232,15 @@ def test_an_experiment_manifest_is_recognised_for_the_audit():
     assert experiment_of_manifest(experiment_manifest("b")) == "b"
     assert experiment_of_manifest("results/manifest.json") is None
     assert experiment_of_manifest("results/experiments/_comparison/manifest.json") is None
+
+
+def test_outputs_outside_the_folders_and_local_rules_are_found():
+    from online_rlhf.experiments.plan import misplaced_outputs, renamed_localrules
+
+    a, b = plan(spec(a={}, b={"online": {"length_penalty": 0.5}}), ROOT)
+    rules = [("a__train_sft", [f"{a.stage_folder('sft')}/sft/model"]), ("b__train_sft", [f"{a.stage_folder('sft')}/sft/model"]),
+             ("b__report", ["results/experiments/b/report/summary.json", "results/stray.json"]), ("experiments", ["x"])]
+    problems = misplaced_outputs([a, b], rules)
+    assert len(problems) == 2 and "rule b__train_sft" in problems[0] and "results/stray.json" in problems[1]
+    assert renamed_localrules([a, b], {"report", "experiments"}, {"a__report", "b__report", "experiments"}) == {
+        "a__report", "b__report", "experiments"}

@@ -132,6 +132,29 @@ class Experiment:
         return mapping
 
 
+def misplaced_outputs(experiments: list[Experiment], rules: list[tuple[str, list]]) -> list[str]:
+    """Outputs (logs, benchmarks) of an experiment's rules, given as (rule name, paths), outside its own folder and
+    the shared folders it owns: a path no prefix maps, or a shared stage's rule missing from STAGE_RULES."""
+    by_name = {e.name: e for e in experiments}
+    problems = []
+    for rule, paths in rules:
+        exp = by_name.get(rule.partition(SEP)[0]) if SEP in rule else None
+        if exp is None:
+            continue
+        allowed = [f"{exp.folder}/", *(f"{exp.stage_folder(s)}/" for s in exp.owns)]
+        problems += [f"rule {rule} of experiment {exp.name} writes {p}" for p in paths if not str(p).startswith(tuple(allowed))]
+    return problems
+
+
+def renamed_localrules(experiments: list[Experiment], localrules: set[str], names: set[str]) -> set[str]:
+    """Local rules after renaming: a plain name no rule has (a module's `localrules:` entry; Snakemake 9.27 does not
+    rename those) becomes each experiment's renamed rule."""
+    out = set(localrules & names)
+    for plain in localrules - names:
+        out.update(n for n in (e.rule_name(plain) for e in experiments) if n in names)
+    return out
+
+
 def load_overlay(spec: Any, where: str, root: Path) -> dict:
     """An experiment's overlay: a mapping, or the path (relative to the repository) of a YAML file holding one."""
     import yaml
