@@ -57,7 +57,7 @@ def test_readme_is_short():
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(doc):
-    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.DOTALL)
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if re.match(r"[a-z]+:", target):
             continue
