@@ -1,6 +1,7 @@
 """The documentation stays true to the code: the recipe's key table matches config/paper.yaml, links resolve, the
 README stays short, and nothing cites the old RECIPE.md."""
 
+import fnmatch
 import functools
 import re
 import subprocess
@@ -75,3 +76,38 @@ def test_nothing_cites_the_old_recipe_file():
             text = path.read_text(errors="replace")
             offenders += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if "RECIPE.md" in line]
     assert not offenders, f"cite docs/recipe.md instead of RECIPE.md: {offenders}"
+
+
+def documented_paths() -> list[str]:
+    """Backticked paths of docs/outputs.md as globs (`<x>` -> *); "`a.json`, `.md`" also names a.md."""
+    globs, last = [], None
+    for token in re.findall(r"`([^`\s]+)`", (ROOT / "docs" / "outputs.md").read_text()):
+        if token.startswith(("results/", "resources/")):
+            last = token
+        elif token.startswith(".") and last and re.fullmatch(r"\.\w+", token):
+            token = re.sub(r"\.\w+$", token, last)
+        else:
+            continue
+        globs.append(re.sub(r"<[^>]+>", "*", token.rstrip("/")))
+    return globs
+
+
+def rule_paths() -> list[tuple[str, str]]:
+    """Every literal results/ or resources/ path in rules/*.smk except logs and benchmark files."""
+    out = []
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        # double-quoted literals and f-strings, whose {...} may hold single-quoted keys
+        for path in re.findall(r'"((?:results|resources)/(?:[^"{}]|\{[^}]*\})*)"', smk.read_text()):
+            if not path.startswith(("results/logs", "results/benchmarks")) and not path.endswith("/"):
+                out.append((smk.name, path))
+    return out
+
+
+@pytest.mark.parametrize("smk, path", rule_paths())
+def test_every_rule_path_is_in_outputs_md(smk, path):
+    concrete = re.sub(r"\{+[^}]+\}+", "X", path).rstrip("/")
+    as_glob = re.sub(r"\{+[^}]+\}+", "*", path).rstrip("/")
+    docs = documented_paths()
+    assert any(fnmatch.fnmatch(concrete, d) or fnmatch.fnmatch(re.sub(r"\*", "X", d), as_glob) for d in docs), (
+        f"{smk} writes or reads {path}, which docs/outputs.md does not list"
+    )
