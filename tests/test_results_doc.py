@@ -43,7 +43,8 @@ def make_run(folder: Path, manifest: dict | None = None, records: dict | None = 
 
 def test_job_timing_spans_first_start_to_last_end_and_counts_each_job_once():
     t = rd.job_timing({"a": record("x", 10.0, 20.0), "b": record("x", 10.0, 20.0), "c": record("y", 25.0, 40.0)})
-    assert t == {"first_start": 10.0, "last_end": 40.0, "wall_seconds": 30.0, "jobs": 2, "job_seconds": 25.0}
+    assert t == {"first_start": 10.0, "last_end": 40.0, "wall_seconds": 30.0, "jobs": 2, "job_seconds": 25.0,
+                 "rules": [{"rule": "y", "jobs": 1, "seconds": 15.0}, {"rule": "x", "jobs": 1, "seconds": 10.0}]}
     assert rd.job_timing({}) is None
 
 
@@ -60,6 +61,7 @@ def test_a_run_section_reports_provenance_and_the_summary_numbers(tmp_path):
     assert "wall time: **9 min 08 s**" in text and "over 2 jobs" in text  # 1000 -> 1548, train_sft counted once
     assert "1970-01-01 00:16:40 UTC" in text
     assert "5 min 00 s wall, 4 min 40 s CPU" in text
+    assert "`train_sft` 5 min 00 s (1 job), `report` 2 min 28 s (1 job)" in text
     assert "seed: 7" in text
     # numbers come from summary.json, formatted by the report's own helpers
     assert "held-out pair accuracy **0.800** on 40 pairs" in text
