@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test dry-run report audit results install clean
+.PHONY: run test dry-run report audit install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,7 @@ audit: $(BIN)/.installed
 # docs/results.md from a finished run's own files (scripts/results_doc.py): RUN is the run's folder (default: this one);
 # ARGS adds sections, e.g. ARGS="--run smollm2=/path/to/run --seeds /path/a /path/b".
 RUN ?= .
+.PHONY: results
 results: $(BIN)/.installed
 	$(BIN)/python scripts/results_doc.py --run default=$(RUN) --benchmarks $(wildcard benchmarks/results/*.json) $(ARGS) --output docs/results.md
 
