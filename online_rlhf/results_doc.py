@@ -201,11 +201,38 @@ def heldout_section(summary: dict) -> str:
     return "".join(out) + "\n"
 
 
+def claim_section(summary: dict) -> str:
+    """The ordering test with paired standard errors (`claim`, results/eval/ordering.json), where the run has it."""
+    claim = summary.get("claim")
+    if not claim:
+        return ""
+    z = claim.get("z")
+    out = [(f"The paper's claim {' < '.join(claim.get('chain', []))} as a test (`{claim.get('artifact')}`): each step is the "
+            f"paired difference of held-out mean reward on the same prompts, significant beyond {'–' if z is None else f'{z:g}'} "
+            "standard errors.\n")]
+    for mode, r in claim.get("modes", {}).items():
+        verdict = "holds" if r.get("holds") else "does not hold"
+        sig = "every step significant" if r.get("holds_significantly") else "not every step significant"
+        failed = f"; fails at {', '.join(r['failed_steps'])}" if r.get("failed_steps") else ""
+        rows = [{"step": f"{st.get('lower')} → {st.get('higher')}", "diff": st.get("diff"), "stderr": st.get("stderr"), "z": st.get("z"),
+                 "holds": "yes" if st.get("holds") else "no", "significant": "yes" if st.get("significant") else "no"}
+                for st in r.get("steps", [])]
+        out.append(f"\n- {mode}: the ordering {verdict} ({sig}){failed}\n\n"
+                   + markdown_table(rows, ["step", "diff", "stderr", "z", "holds", "significant"]))
+    return "".join(out)
+
+
 def reward_model_section(summary: dict) -> str:
     rm = summary.get("reward_model")
     if not rm:
         return "No held-out reward-model accuracy in this run (`reward_model.heldout` is not set).\n"
     lines = [f"Bradley–Terry reward model: held-out pair accuracy **{_fmt(rm['accuracy'])}** on {rm['pairs']} pairs (`{rm['artifact']}`)."]
+    onpolicy = summary.get("onpolicy") or {}
+    for key, what in (("loop", "the loop's samples"), ("selection", "the selection's validation samples")):
+        pooled = onpolicy.get(key)
+        if pooled:
+            lines.append(f"The online judge on the policy's own samples ({what}, oracle-labelled pairs, `{onpolicy.get('artifact')}`): "
+                         f"accuracy **{_fmt(pooled['accuracy'])}** ± {_fmt(pooled['stderr'])} on {pooled['pairs']} pairs.")
     judges = (summary.get("tables") or {}).get("judges")
     if judges:
         cols = ["judge", "heldout_accuracy", *judges["sections"], "reward_bench_score", "length_r"]
@@ -270,7 +297,7 @@ def run_section(label: str, run: dict | None) -> str:
         reason = run["missing"] if run else f"no `--run {label}=<folder>` was given"
         return head + f"**Not run**: {reason}." + (f" To produce it: {how}." if how else "") + "\n"
     s = run["summary"]
-    parts = [provenance_section(run), heldout_section(s), reward_model_section(s), iterations_section(s),
+    parts = [provenance_section(run), heldout_section(s), claim_section(s), reward_model_section(s), iterations_section(s),
              selection_section(s), benchmarks_section(s), not_produced_section(s)]
     return head + "\n".join(p for p in parts if p)
 

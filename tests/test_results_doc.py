@@ -143,3 +143,17 @@ def test_the_command_writes_and_checks_the_page(tmp_path):
     out.write_text(page.replace("0.800", "0.900"))
     proc = subprocess.run([sys.executable, script, "--check", "--output", str(out)], check=False, cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0 and "edited by hand" in proc.stderr
+
+
+def test_the_ordering_test_and_on_policy_accuracy_are_shown_where_the_run_has_them():
+    summary = json.loads((FIXTURE / "summary.json").read_text())
+    assert rd.claim_section(summary) == ""
+    summary["claim"] = {"chain": ["sft", "iter1"], "z": 2.0, "judge": "oracle", "artifact": "results/eval/ordering.json", "modes": {
+        "greedy": {"holds": True, "holds_significantly": False, "failed_steps": [],
+                   "steps": [{"lower": "sft", "higher": "iter1", "diff": 0.01, "stderr": 0.02, "z": 0.5, "holds": True, "significant": False}]}}}
+    summary["onpolicy"] = {"artifact": "results/rm/onpolicy.json", "loop": {"pairs": 120, "accuracy": 0.7, "stderr": 0.04, "rows": 2}}
+    text = rd.claim_section(summary)
+    assert "sft < iter1" in text and "the ordering holds (not every step significant)" in text
+    assert "| sft → iter1 | 0.010 | 0.020 | 0.500 | yes | no |" in text
+    assert "the loop's samples, oracle-labelled pairs, `results/rm/onpolicy.json`): accuracy **0.700** ± 0.040 on 120 pairs" in rd.reward_model_section(summary)
+
