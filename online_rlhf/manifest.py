@@ -274,7 +274,8 @@ def memory_bytes(meminfo: str) -> int | None:
     return None
 
 
-def _read(path: str) -> str:
+def file_text(path: str) -> str:
+    """A text file's contents, '' where it cannot be read (no /proc outside Linux)."""
     try:
         return Path(path).read_text()
     except OSError:
@@ -284,9 +285,9 @@ def _read(path: str) -> str:
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
         "machine": platform.machine(),
-        "cpu": cpu_model(_read("/proc/cpuinfo")) or platform.processor() or None,
+        "cpu": cpu_model(file_text("/proc/cpuinfo")) or platform.processor() or None,
         "logical_cpus": os.cpu_count(),
-        "memory_bytes": memory_bytes(_read("/proc/meminfo")),
+        "memory_bytes": memory_bytes(file_text("/proc/meminfo")),
         "gpus": [],
     }
     try:

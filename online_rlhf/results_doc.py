@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from online_rlhf.manifest import _read, all_metadata, job_key, memory_bytes
+from online_rlhf.manifest import all_metadata, file_text, job_key, memory_bytes
 from online_rlhf.report import _fmt, _number, markdown_table, model_order
 
 GENERATOR = "scripts/results_doc.py"
@@ -117,7 +117,7 @@ def load_run(label: str, workdir: str | Path) -> dict[str, Any]:
                            "run": {"name": m.get("run", {}).get("name"), "seed": (m.get("run", {}).get("config") or {}).get("seed")}}
         if "memory_bytes" not in run["manifest"]["hardware"]:
             # manifests written before the field existed: read here, and the page says so
-            run["host_memory_bytes"] = memory_bytes(_read("/proc/meminfo"))
+            run["host_memory_bytes"] = memory_bytes(file_text("/proc/meminfo"))
     run["timing"] = job_timing(all_metadata(root))
     run["benchmarks"] = benchmark_totals(_benchmark_rows(root))
     return run
