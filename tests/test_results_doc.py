@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from online_rlhf import results_doc as rd
+from online_rlhf.report import results_doc as rd
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "results_doc"
@@ -75,7 +75,7 @@ def test_a_run_section_reports_provenance_and_the_summary_numbers(tmp_path):
 
 
 def test_the_manifest_records_total_memory():
-    from online_rlhf.manifest import memory_bytes
+    from online_rlhf.provenance.manifest import memory_bytes
 
     assert memory_bytes("MemTotal:       24731184 kB\nMemFree: 1 kB\n") == 24731184 * 1024
     assert memory_bytes("") is None
