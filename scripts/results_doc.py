@@ -13,7 +13,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import logger, parser
-from online_rlhf.report.results_doc import ResultsDocError, document, load_benchmark_file, load_run, stamp, verify
+from online_rlhf.provenance.results_doc import ResultsDocError, document, load_benchmark_file, load_run, stamp, verify
 
 log = logger("results_doc")
 

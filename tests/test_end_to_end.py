@@ -45,7 +45,7 @@ def test_report_shows_every_policy(run):
 
 def test_results_doc_renders_the_finished_run(run):
     """docs/results.md's generator reads a real run: its summary, manifest and Snakemake's job records."""
-    from online_rlhf.report import results_doc as rd
+    from online_rlhf.provenance import results_doc as rd
 
     section = rd.run_section("default", rd.load_run("default", run))
     assert "**Not run**" not in section

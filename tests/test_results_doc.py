@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from online_rlhf.report import results_doc as rd
+from online_rlhf.provenance import results_doc as rd
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "results_doc"
