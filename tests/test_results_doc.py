@@ -157,3 +157,10 @@ def test_the_ordering_test_and_on_policy_accuracy_are_shown_where_the_run_has_th
     assert "| sft → iter1 | 0.010 | 0.020 | 0.500 | yes | no |" in text
     assert "the loop's samples, oracle-labelled pairs, `results/rm/onpolicy.json`): accuracy **0.700** ± 0.040 on 120 pairs" in rd.reward_model_section(summary)
 
+
+def test_benchmark_columns_carry_the_reports_labels():
+    summary = json.loads((FIXTURE / "summary.json").read_text())
+    assert "Columns:" not in rd.benchmarks_section(summary)
+    summary["tables"]["benchmarks"]["labels"] = {"alpaca_eval": "AlpacaEval-2 LC with the minimal GLM (%)"}
+    assert "- `alpaca_eval`: AlpacaEval-2 LC with the minimal GLM (%)" in rd.benchmarks_section(summary)
+

@@ -278,8 +278,10 @@ def benchmarks_section(summary: dict) -> str:
             if isinstance(r.get(k), dict) and r[k].get("metric"):
                 metrics.setdefault(k, r[k]["metric"])
     legend = "; ".join(f"{k}: `{v}`" for k, v in metrics.items())
+    # what each column is (judge, benchmark version, AlpacaEval's GLM), as the report labels it
+    labels = "".join(f"- `{k}`: {v}\n" for k, v in (b.get("labels") or {}).items())
     return (f"Benchmarks (`results/eval/<model>/<benchmark>.json`; lm-eval tasks in %; metric: {legend}):\n\n"
-            + markdown_table(rows, cols))
+            + markdown_table(rows, cols) + (f"\nColumns:\n\n{labels}" if labels else ""))
 
 
 def not_produced_section(summary: dict) -> str:
