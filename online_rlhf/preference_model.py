@@ -103,9 +103,18 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
 
     from .checkpoints import make_stop_on_signal
     from .modeling import seed_everything, torch_dtype
-    from .training import MASTER_DTYPE, _dataset, _run_dir, _train_and_save, checked_args, common_args, parameters_held
+    from .training import (
+        MASTER_DTYPE,
+        _dataset,
+        _run_dir,
+        _train_and_save,
+        checked_args,
+        common_args,
+        parameters_held,
+        threads_per_process,
+    )
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok, added = prepare_tokenizer(init_dir)
     rng = random.Random(seed)
     rows = [training_row(p, rng) for p in pairs]

@@ -36,6 +36,13 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def threads_per_process(threads: int | None, env=os.environ) -> int | None:
+    """The rule's `threads` are the job's; the processes a launch starts on one node share them (at least 1 each)."""
+    if not threads:
+        return threads
+    return max(1, threads // int(env.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def uses_deepspeed(env=os.environ) -> bool:
     """`accelerate launch` with a DeepSpeed config marks the processes it starts with ACCELERATE_USE_DEEPSPEED."""
     return env.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
@@ -199,7 +206,7 @@ def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(model_dir)
     run_dir = _run_dir(hp, output, seed, rows, [model_dir])
     args = checked_args(
@@ -221,7 +228,7 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(init_dir)
     run_dir = _run_dir(hp, output, seed, rows, [init_dir])
     args = checked_args(
@@ -277,7 +284,7 @@ def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: s
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(init_dir)
     run_dir = _run_dir(hp, output, seed, rows, [init_dir, ref_dir])
     args = checked_args(DPOConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"], **dpo_loss_config(hp))

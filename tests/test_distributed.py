@@ -150,8 +150,8 @@ def test_the_rules_launch_with_the_command_the_tests_run(tmp_path):
         "compute: {rules: {train_sft: {processes: 2}, train_reward_model: {processes: 2}, train_dpo: {processes: 2}}}\n"
     )
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    proc = subprocess.run([snakemake_bin(), "-n", "-p", "--forceall", "--configfile", "config/config.yaml", str(overlay),
-                           "results/iter1/policy"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900, check=False)
+    proc = subprocess.run([snakemake_bin(), "results/iter1/policy", "-n", "-p", "--forceall", "--configfile",
+                           "config/config.yaml", str(overlay)], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for section, config in (("sft", "ddp.yaml"), ("reward_model", "deepspeed_zero2.yaml"), ("dpo", "deepspeed_zero3.yaml")):

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from online_rlhf.launch import launch_prefix
 from online_rlhf.modeling import build_base_model, build_tokenizer
 from online_rlhf.synthetic import synthesise
-from online_rlhf.training import _finish, is_main_process, launch_args
+from online_rlhf.training import _finish, is_main_process, launch_args, threads_per_process
 from online_rlhf.world import WorldSpec
 
 from .conftest import ROOT
@@ -51,6 +51,13 @@ def test_launch_args_name_the_cpu_backend_and_refuse_a_precision_mismatch():
     assert launch_args({"precision": "bf16"}, cuda=True, env={}) == {}
     with pytest.raises(ValueError, match="precision 'fp32' in the config section, but the launch asks for mixed precision 'bf16'"):
         launch_args({"precision": "fp32"}, cuda=True, env={"ACCELERATE_MIXED_PRECISION": "bf16"})
+
+
+def test_processes_on_a_node_share_the_rules_threads():
+    assert threads_per_process(8, env={"LOCAL_WORLD_SIZE": "2"}) == 4
+    assert threads_per_process(1, env={"LOCAL_WORLD_SIZE": "2"}) == 1
+    assert threads_per_process(2, env={}) == 2
+    assert threads_per_process(None, env={"LOCAL_WORLD_SIZE": "2"}) is None
 
 
 class FakeTrainer:
