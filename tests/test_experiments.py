@@ -16,7 +16,7 @@ from online_rlhf.experiments.plan import (
     plan,
     top_level_names,
 )
-from online_rlhf.report.compare import compare, markdown, plot, pooled
+from online_rlhf.report.compare import compare, markdown, plot, pooled, results_section
 
 from .conftest import ROOT, copy_workflow
 from .test_dag import snakemake
@@ -244,3 +244,10 @@ def test_outputs_outside_the_folders_and_local_rules_are_found():
     assert len(problems) == 2 and "rule b__train_sft" in problems[0] and "results/stray.json" in problems[1]
     assert renamed_localrules([a, b], {"report", "experiments"}, {"a__report", "b__report", "experiments"}) == {
         "a__report", "b__report", "experiments"}
+
+
+def test_results_doc_shows_a_comparison():
+    result = compare(["a", "b"], [summary(0.0), summary(0.1)], ["a.json", "b.json"])
+    text = results_section([("x/comparison.json", result)])
+    assert text.startswith("## Experiments side by side") and "### `x/comparison.json`" in text
+    assert "#### Pairs per iteration" in text and "| b | 0.600 ± 0.010 |" in text

@@ -170,3 +170,15 @@ def plot(result: dict, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def results_section(comparisons: list[tuple[str, dict]]) -> str:
+    """docs/results.md's section for experiment sets: each comparison.json (path, content) as its Markdown tables,
+    headings one level down."""
+    if not comparisons:
+        return ""
+    parts = ["## Experiments side by side\n\nFrom `Experiments.smk` (docs/experiments.md), one DAG per set.\n"]
+    for path, result in comparisons:
+        body = markdown(result).replace("\n## ", "\n#### ").replace("# Experiments side by side", f"### `{path}`", 1)
+        parts.append(body)
+    return "\n".join(parts)
