@@ -118,7 +118,8 @@ def summary(offset):
     ]
     iterations = [{"iteration": 1, "pairs": 9, "dropped": {"tie": 1}, "mean_top1_reward": 0.9, "mean_chosen_chars": 5.0,
                    "mean_rejected_chars": 6.0}]
-    return {"judge": "bt", "length_penalty": offset, "policies": policies, "iterations": iterations,
+    ordering = {"greedy": {"sft_lt_offline_lt_iterative": True, "rises_every_iteration": True, "best_iterate": "iter1"}}
+    return {"judge": "bt", "length_penalty": offset, "policies": policies, "iterations": iterations, "ordering": ordering,
             "reward_model": {"accuracy": 0.8, "pairs": 40}}
 
 
@@ -131,6 +132,7 @@ def test_comparison_table_groups_and_plot(tmp_path):
     text = markdown(result)
     assert "| b | 0.600 ± 0.010 | 0.700 ± 0.010 | 0.800 ± 0.010 |" in text
     assert "| a | 1 | 9 | 1 | 0.900 | 5.0 | 6.0 |" in text
+    assert "| c | greedy | True | True | iter1 |" in text
     plot(result, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 

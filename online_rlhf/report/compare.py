@@ -58,6 +58,9 @@ def experiment_row(name: str, summary: dict, artifact: str) -> dict[str, Any]:
         "rm_on_policy_accuracy": rm.get("on_policy_accuracy"),
         "policies": policies,
         "iterations": iterations,
+        # the report's paper-ordering check per decoding (SFT < offline DPO < iterates, rises every iteration)
+        "ordering": {d: {k: o.get(k) for k in ("sft_lt_offline_lt_iterative", "rises_every_iteration", "best_iterate")}
+                     for d, o in (summary.get("ordering") or {}).items()},
     }
 
 
@@ -128,6 +131,12 @@ def markdown(result: dict) -> str:
     for r in rows:
         lines.append(f"| {r['name']} | {_fmt(r['judge'])} | {_fmt(r['length_penalty'], 4)} | {_fmt(r['rm_accuracy'])} | "
                      f"{_fmt(r['rm_pairs'])} | {_fmt(r['rm_on_policy_accuracy'])} |")
+    lines += ["", "## Paper ordering (from each report's check)", "",
+              "| experiment | decoding | SFT < offline DPO < iterates | rises every iteration | best iterate |", "|---|---|---|---|---|"]
+    for r in rows:
+        for d, o in sorted(r["ordering"].items()):
+            lines.append(f"| {r['name']} | {d} | {_fmt(o['sft_lt_offline_lt_iterative'])} | {_fmt(o['rises_every_iteration'])} | "
+                         f"{_fmt(o['best_iterate'])} |")
     lines += ["", "## Pairs per iteration", "",
               "| experiment | iteration | pairs | dropped | mean top-1 reward | chosen chars | rejected chars |",
               "|---|---|---|---|---|---|---|"]
