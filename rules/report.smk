@@ -15,7 +15,7 @@ rule report:
         mixture_stats=f"results/data/mixtures/{config['reward_model']['mixture']}.json",
         benchmarks=benchmark_outputs(),
         # Table 5 reads the mixture-statistics stage's files only where this workflow has that stage.
-        table5_stats=lambda wc: [f for f in (f"results/data/stats/{m}.json" for m in config["mixtures"]) if produced_by_workflow(f)],
+        table5_stats=lambda wc: [f for f in (f"results/data/stats/{m}.json" for m in config["mixtures"]) if produced_by_workflow(module_path(f))],
         compare=[c["summary"] for c in config.get("report", {}).get("compare", [])],
         judges="results/rm/judges.json",
         length_bias_plots=[f"results/rm/length_bias/{n}.png" for n in LB_JUDGES] if LB else [],
