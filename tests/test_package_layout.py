@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "online_rlhf"
 # Lower layers first; `config` validates every stage's settings, so it sits on top.
-LAYERS = ["core", "world", "data", "train", "judges", "online", "evaluate", "report", "provenance", "config"]
+LAYERS = ["core", "world", "data", "train", "judges", "online", "evaluate", "report", "provenance", "experiments", "config"]
 
 
 def imported_subpackages(path: Path) -> set[str]:
