@@ -4,6 +4,8 @@ experiments that differ only in the length penalty."""
 
 import json
 import re
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -253,3 +255,18 @@ def test_results_doc_shows_a_comparison():
     text = results_section([("x/comparison.json", result)])
     assert text.startswith("## Experiments side by side") and "### `x/comparison.json`" in text
     assert "#### Pairs per iteration" in text and "| b | 0.600 ± 0.010 |" in text
+
+
+def test_the_compare_script_writes_json_markdown_and_png(tmp_path):
+
+    paths = []
+    for name, offset in (("a", 0.0), ("b", 0.1)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(summary(offset)))
+    out = {k: tmp_path / f"c.{k}" for k in ("json", "md", "png")}
+    subprocess.run([sys.executable, str(ROOT / "scripts/compare_experiments.py"), "--names", "a", "b", "--summaries",
+                    *map(str, paths), "--groups", '{"g": ["a", "b"]}', "--json", str(out["json"]), "--markdown",
+                    str(out["md"]), "--plot", str(out["png"])], check=True, capture_output=True, timeout=300)
+    result = json.loads(out["json"].read_text())
+    assert [r["name"] for r in result["experiments"]] == ["a", "b"] and result["groups"][0]["members"] == ["a", "b"]
+    assert "## Group g" in out["md"].read_text() and out["png"].read_bytes()[:4] == b"\x89PNG"
