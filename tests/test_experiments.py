@@ -220,7 +220,9 @@ def test_two_length_penalties_give_different_pairs_from_shared_models(tmp_path):
     snakemake("-s", "Experiments.smk", "--configfile", "config/experiments/smoke.yaml", "--cores", "2", *targets,
               cwd=work, timeout=1200)
     shared = work / "results/experiments/_shared"
-    assert len(list(shared.glob("sft-*/sft/model"))) == 1 and len(list(shared.glob("rm-*/rm/bt/model"))) == 1
+    # one SFT model and one set of judges (smoke scores with the pairwise model) for both experiments
+    assert len(list(shared.glob("sft-*/sft/model"))) == 1 and len(list(shared.glob("rm-*/rm/pm/model"))) == 1
+    assert not (work / "results/experiments/lambda_big/sft").exists()
     for t in (1, 2):
         a, b = (pl.read_parquet(work / f"results/experiments/{e}/iter{t}/pairs.parquet") for e in ("lambda_0", "lambda_big"))
         key = ["prompt_id", "chosen", "rejected"]
