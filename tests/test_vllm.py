@@ -147,7 +147,7 @@ def test_both_backends_write_the_same_records_under_greedy_decoding(model, tmp_p
     write_prompts(tmp_path / "prompts.parquet", QUERIES)
     greedy = [{"temperature": 0.0, "n": 1}]
     hf = generate(sys.executable, "transformers", model, tmp_path / "prompts.parquet", greedy, tmp_path / "hf.parquet")
-    vl = generate(VLLM_PYTHON, "vllm", model, tmp_path / "prompts.parquet", greedy, tmp_path / "vllm.parquet", "--cpu-kvcache-space", "1")
+    vl = generate(VLLM_PYTHON, "vllm", model, tmp_path / "prompts.parquet", greedy, tmp_path / "vllm.parquet", "--cpu-kvcache-space", "1", "--enforce-eager")
     assert hf.schema == vl.schema
     assert hf.height == vl.height == len(QUERIES)
     for column in hf.columns:
@@ -164,7 +164,7 @@ def tiny_config(work: Path) -> Path:
     cfg = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
     cfg["models"]["base"]["architecture"] = ARCH
     gen = cfg["online"]["generation"]
-    gen.update({"backend": "vllm", "python": VLLM_PYTHON, "shards": 1, "max_new_tokens": 12, "cpu_kvcache_space": 1,
+    gen.update({"backend": "vllm", "python": VLLM_PYTHON, "shards": 1, "max_new_tokens": 12, "cpu_kvcache_space": 1, "enforce_eager": True,
                 "sampling": [{"temperature": 1.0, "n": 3}, {"temperature": 1.0, "n": 3}]})
     path = work / "config" / "vllm_rule.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -181,9 +181,9 @@ def test_the_generate_rule_runs_on_vllm(model, tmp_path):
     queries = draw_queries(__import__("random").Random(0), SPEC, "prompts", 40, unique=True) + ["c" * 64]
     write_prompts(work / "results/iter1/prompts.parquet", queries)
     target = "results/iter1/generations/000.parquet"
-    plan = snakemake("--configfile", str(config), "-n", "--allowed-rules", "generate", target, cwd=work).stdout
+    plan = snakemake(target, "--configfile", str(config), "-n", "--allowed-rules", "generate", cwd=work).stdout
     assert "generate" in plan and "train_sft" not in plan
-    snakemake("--configfile", str(config), "--cores", "2", "--allowed-rules", "generate", target, cwd=work, timeout=900)
+    snakemake(target, "--configfile", str(config), "--cores", "2", "--allowed-rules", "generate", cwd=work, timeout=900)
     shell = (work / "results/logs/iter1/generate/000.log").read_text()
     assert "CPU KV cache size" in shell or "KV cache" in shell  # the vLLM engine ran, not transformers
     out = pl.read_parquet(work / target)
@@ -203,3 +203,17 @@ def test_the_generate_rule_runs_on_vllm(model, tmp_path):
     assert long_enough and sum(a == b for a, b in long_enough) <= len(long_enough) // 5, long_enough
     # Different prompts never share a stream either: their samples are not all alike.
     assert len(set(ok.filter(pl.col("sample_index") == 0)["response"])) > len(queries) // 2
+
+
+def test_audit_tolerance_mode_covers_every_generation_rule():
+    """Every rule that samples from a policy (and may run on vLLM) is one the audit's tolerance mode tolerates."""
+    import re
+
+    from online_rlhf.audit import GENERATION_RULES, GPU_NONDETERMINISTIC_RULES
+
+    sampling = set()
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^\s*rule (\w+):\n(.*?)(?=^\s*rule \w+:|\Z)", smk.read_text(), re.M | re.S):
+            if re.search(r"scripts/(generate|benchmark_answers)\.py", body):
+                sampling.add(name)
+    assert sampling == GENERATION_RULES and GENERATION_RULES <= GPU_NONDETERMINISTIC_RULES
