@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from online_rlhf.generation import SamplingGroup, generate_transformers
+from online_rlhf.online.generation import SamplingGroup, generate_transformers
 
 RESULTS = ROOT / "benchmarks" / "results" / "generation.json"
 VLLM_RESULTS = ROOT / "benchmarks" / "results" / "generation_vllm.json"
@@ -52,7 +52,7 @@ def build_models(folder: Path) -> tuple[str, str]:
     what the weights learned, only on how many tokens pass through)."""
     from transformers import AutoModelForSequenceClassification
 
-    from online_rlhf.modeling import build_base_model, build_tokenizer
+    from online_rlhf.train.models import build_base_model, build_tokenizer
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     tok = build_tokenizer([config["world"]["alphabet"]])
@@ -101,9 +101,9 @@ def main() -> None:
         compare_backends(a)
         return
     a.output = a.output or RESULTS
-    from online_rlhf.modeling import seed_everything
-    from online_rlhf.scoring import score_with_reward_model
-    from online_rlhf.world import WorldSpec, draw_queries
+    from online_rlhf.judges.scoring import score_with_reward_model
+    from online_rlhf.train.models import seed_everything
+    from online_rlhf.world.task import WorldSpec, draw_queries
 
     seed_everything(0, a.threads)
     spec = WorldSpec()
@@ -168,8 +168,8 @@ def vllm_worker(a) -> dict:
 
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(a.kvcache_gib)
     os.environ["VLLM_CPU_OMP_THREADS_BIND"] = a.bind
-    from online_rlhf.generation import VllmSettings, sample_vllm, vllm_engine
-    from online_rlhf.modeling import load_tokenizer
+    from online_rlhf.online.generation import VllmSettings, sample_vllm, vllm_engine
+    from online_rlhf.train.models import load_tokenizer
 
     prompts = benchmark_prompts(a.prompts)
     groups = [SamplingGroup(1.0, a.samples)]

@@ -18,7 +18,8 @@ import polars as pl
 import pytest
 import yaml
 
-from online_rlhf.generation import (
+from online_rlhf.core.tables import CHAT, write_parquet
+from online_rlhf.online.generation import (
     MAX_SHARDS,
     PROMPT_TOO_LONG,
     SEED_STRIDE,
@@ -30,9 +31,8 @@ from online_rlhf.generation import (
     shard_stream,
     too_long_records,
 )
-from online_rlhf.modeling import build_base_model, build_tokenizer
-from online_rlhf.tables import CHAT, write_parquet
-from online_rlhf.world import WorldSpec, draw_queries
+from online_rlhf.train.models import build_base_model, build_tokenizer
+from online_rlhf.world.task import WorldSpec, draw_queries
 
 from .conftest import ROOT, copy_workflow
 from .test_dag import snakemake
@@ -194,7 +194,8 @@ def test_the_generate_rule_runs_on_vllm(model, tmp_path):
     assert set(too_long["prompt_id"]) == {"p40"} and too_long.height == 6 and set(too_long["response"]) == {""}
     ok = out.filter(pl.col("finish_reason") != PROMPT_TOO_LONG)
     assert set(ok["finish_reason"]) <= {"stop", "length"}
-    assert all(0 <= n <= 12 for n in ok["num_tokens"]) and all(n == 12 for n in ok.filter(pl.col("finish_reason") == "length")["num_tokens"])
+    # (a "length" row may hold fewer than 12: the random model emits its pad token, which cut_at_stop removes)
+    assert all(0 <= n <= 12 for n in ok["num_tokens"]) and 12 in set(ok.filter(pl.col("finish_reason") == "length")["num_tokens"])
     assert all(set(r) <= set(SPEC.alphabet) for r in ok["response"])  # decoded text, no special tokens
     # Shared streams would make group 1's sample k repeat group 0's sample k+1 (same temperature, same draws).
     by = {(r["prompt_id"], r["sample_index"]): r["response"] for r in ok.to_dicts()}
@@ -209,11 +210,11 @@ def test_audit_tolerance_mode_covers_every_generation_rule():
     """Every rule that samples from a policy (and may run on vLLM) is one the audit's tolerance mode tolerates."""
     import re
 
-    from online_rlhf.audit import GENERATION_RULES, GPU_NONDETERMINISTIC_RULES
+    from online_rlhf.provenance.audit import GENERATION_RULES, GPU_NONDETERMINISTIC_RULES
 
     sampling = set()
     for smk in (ROOT / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^\s*rule (\w+):\n(.*?)(?=^\s*rule \w+:|\Z)", smk.read_text(), re.M | re.S):
+        for name, body in re.findall(r"^\s*rule (\w+):\n(.*?)(?=^\s*rule \w+:|\Z)", smk.read_text(), re.MULTILINE | re.DOTALL):
             if re.search(r"scripts/(generate|benchmark_answers)\.py", body):
                 sampling.add(name)
     assert sampling == GENERATION_RULES and GENERATION_RULES <= GPU_NONDETERMINISTIC_RULES
