@@ -91,11 +91,15 @@ def main() -> None:
     ap.add_argument("--hf-threads", default="1,2", help="torch thread counts to run transformers with")
     ap.add_argument("--max-model-len", type=int, default=1024)
     ap.add_argument("--kvcache-gib", type=int, default=2, help="VLLM_CPU_KVCACHE_SPACE")
+    ap.add_argument("--markdown", type=Path, default=None, help="print the table of a --model results JSON for docs/vllm.md, and exit")
     ap.add_argument("--worker", choices=["bare", "workflow"], default=None, help=argparse.SUPPRESS)
     ap.add_argument("--bind", default="auto", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         print("RESULT " + json.dumps(vllm_worker(a)), flush=True)
+        return
+    if a.markdown:
+        print(markdown_table(json.loads(a.markdown.read_text())))
         return
     if a.model:
         compare_backends(a)
@@ -208,6 +212,25 @@ def run_vllm_worker(a, mode: str, bind: str) -> dict:
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"vLLM {mode} (bind {bind}) failed:\n{proc.stderr[-3000:]}")
     return json.loads(line[len("RESULT "):])
+
+
+def markdown_table(result: dict) -> str:
+    """The runs and ratios of a --model results JSON as Markdown (docs/vllm.md quotes this output)."""
+    lines = [
+        (f"{result['model']} at commit {result['commit']}, {result['cpus']} CPUs ({result['machine']}); {result['prompts']} prompts x "
+        f"{result['samples_per_prompt']} samples x <= {result['max_new_tokens']} tokens at T = {result['temperature']}, {result['dtype']}. "
+        f"Load average before / after: {result['load_average_before'][0]:.1f} / {result['load_average_after'][0]:.1f} "
+        "(shared machine: figures are under load)."),
+        "",
+        "| run | start-up s | generation s | tokens | tokens/s | cores used | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["runs"].items():
+        startup = f"{r['startup_seconds']:.0f}" if "startup_seconds" in r else "in generation"
+        lines.append(f"| {name} | {startup} | {r['seconds']:.1f} | {r['tokens']} | {r['tokens_per_second']:.0f} | {r['cores_used']:.2f} | {r['load_average'][0]:.1f} |")
+    lines += ["", "| ratio (tokens/s) | value |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in result["ratios"].items()]
+    return "\n".join(lines)
 
 
 def compare_backends(a) -> None:
