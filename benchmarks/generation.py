@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--hf-threads", default="1,2", help="torch thread counts to run transformers with")
     ap.add_argument("--max-model-len", type=int, default=1024)
     ap.add_argument("--kvcache-gib", type=int, default=2, help="VLLM_CPU_KVCACHE_SPACE")
+    ap.add_argument("--enforce-eager", action="store_true", help="both vLLM runs without torch.compile (start-up minutes shorter)")
     ap.add_argument("--markdown", type=Path, default=None, help="print the table of a --model results JSON for docs/vllm.md, and exit")
     ap.add_argument("--worker", choices=["bare", "workflow"], default=None, help=argparse.SUPPRESS)
     ap.add_argument("--bind", default="auto", help=argparse.SUPPRESS)
@@ -181,10 +182,10 @@ def vllm_worker(a) -> dict:
     if a.worker == "bare":
         from vllm import LLM, SamplingParams
 
-        llm = LLM(model=a.model, dtype="float32", seed=0, max_model_len=a.max_model_len)
+        llm = LLM(model=a.model, dtype="float32", seed=0, max_model_len=a.max_model_len, enforce_eager=a.enforce_eager)
     else:
         tok = load_tokenizer(a.model)
-        llm = vllm_engine(a.model, 0, VllmSettings(dtype="float32", max_model_len=a.max_model_len))
+        llm = vllm_engine(a.model, 0, VllmSettings(dtype="float32", max_model_len=a.max_model_len, enforce_eager=a.enforce_eager))
     startup = time.perf_counter() - start
     procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
     cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
@@ -206,7 +207,7 @@ def vllm_worker(a) -> dict:
 def run_vllm_worker(a, mode: str, bind: str) -> dict:
     cmd = [a.vllm_python, __file__, "--worker", mode, "--bind", bind, "--model", a.model, "--prompts", str(a.prompts),
            "--samples", str(a.samples), "--max-new-tokens", str(a.max_new_tokens), "--max-model-len", str(a.max_model_len),
-           "--kvcache-gib", str(a.kvcache_gib)]
+           "--kvcache-gib", str(a.kvcache_gib), *(["--enforce-eager"] if a.enforce_eager else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
@@ -241,7 +242,7 @@ def compare_backends(a) -> None:
     result: dict = {
         "model": a.model, "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "prompts": a.prompts, "samples_per_prompt": a.samples, "max_new_tokens": a.max_new_tokens, "temperature": 1.0,
-        "dtype": "float32", "max_model_len": a.max_model_len, "vllm_cpu_kvcache_space_gib": a.kvcache_gib,
+        "dtype": "float32", "max_model_len": a.max_model_len, "enforce_eager": a.enforce_eager, "vllm_cpu_kvcache_space_gib": a.kvcache_gib,
         "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True).stdout.strip(),
         "load_average_before": os.getloadavg(),
         "note": "measured on a machine shared with other jobs: absolute figures are inflated by their load; ratios of runs close in time are the comparison",
