@@ -196,7 +196,7 @@ def vllm_worker(a) -> dict:
         tokens = sum(len(o.token_ids) for r in outs for o in r.outputs)
         responses = sum(len(r.outputs) for r in outs)
     else:
-        records = sample_vllm(llm, tok, prompts, groups, a.max_new_tokens, stream=0, use_tqdm=False)
+        records = sample_vllm(llm, tok, prompts, groups, a.max_new_tokens, job_seed=0, use_tqdm=False)
         tokens, responses = engine_tokens(records), len(records)
     seconds = time.perf_counter() - start
     cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu0

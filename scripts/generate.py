@@ -40,15 +40,16 @@ if __name__ == "__main__":
     part = table.slice(lo, hi - lo).to_dicts()
     groups = sampling_groups(a.sampling)
     prompts = [r["prompt"] for r in part]
-    # Each shard gets its own seed stream so shards are independent jobs yet reproducible.
-    seed = shard_stream(a.seed, a.shard)
     if not prompts:
         out = []
     elif a.backend == "vllm":
-        out = generate_vllm(a.model, prompts, groups, a.max_new_tokens, seed, vllm_settings(a), a.stop_token_ids)
+        # Every sample seeded by its row in the whole table: shards are independent jobs yet disjoint and reproducible.
+        out = generate_vllm(a.model, prompts, groups, a.max_new_tokens, a.seed, vllm_settings(a), a.stop_token_ids, first_row=lo, rows=table.height)
     else:
+        # Each shard gets its own seed stream so shards are independent jobs yet reproducible.
         out = generate_transformers(
-            a.model, prompts, groups, a.max_new_tokens, a.batch_size, seed, a.dtype, stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len
+            a.model, prompts, groups, a.max_new_tokens, a.batch_size, shard_stream(a.seed, a.shard), a.dtype,
+            stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
         )
     rows = [
         {"prompt_id": part[r["prompt_index"]]["prompt_id"], "prompt": part[r["prompt_index"]]["prompt"], "shard": a.shard, **{k: v for k, v in r.items() if k != "prompt_index"}}

