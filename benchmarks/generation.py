@@ -223,12 +223,13 @@ def markdown_table(result: dict) -> str:
         f"Load average before / after: {result['load_average_before'][0]:.1f} / {result['load_average_after'][0]:.1f} "
         "(shared machine: figures are under load)."),
         "",
-        "| run | start-up s | generation s | tokens | tokens/s | cores used | load (1 min) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| run | start-up s | generation s | tokens | tokens/s | cores used | tokens per CPU-second | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in result["runs"].items():
         startup = f"{r['startup_seconds']:.0f}" if "startup_seconds" in r else "in generation"
-        lines.append(f"| {name} | {startup} | {r['seconds']:.1f} | {r['tokens']} | {r['tokens_per_second']:.0f} | {r['cores_used']:.2f} | {r['load_average'][0]:.1f} |")
+        lines.append(f"| {name} | {startup} | {r['seconds']:.1f} | {r['tokens']} | {r['tokens_per_second']:.0f} | {r['cores_used']:.2f} | "
+                     f"{r['tokens_per_second'] / r['cores_used']:.0f} | {r['load_average'][0]:.1f} |")
     lines += ["", "| ratio (tokens/s) | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in result["ratios"].items()]
     return "\n".join(lines)
