@@ -90,3 +90,33 @@ rule evaluate_policy:
     shell:
         "python scripts/evaluate_policy.py --model-name {wildcards.model} --scored {input.scored}"
         " --baseline {input.baseline} --judge {params.judge} --output {output.metrics} > {log} 2>&1"
+
+
+def ordering_chain_models():
+    """The claim's order: SFT < offline DPO (when trained) < iter1 < ... < iterT."""
+    return evaluated_models()
+
+
+rule check_ordering:
+    """The paper's claim as a test on the held-out samples: every adjacent step of SFT < offline DPO < iter1 < ...,
+    as a paired difference over the same prompts with its standard error, per decoding mode."""
+    input:
+        scored=expand("results/eval/{model}/scored.parquet", model=ordering_chain_models()),
+    output:
+        ordering=report("results/eval/ordering.json", caption="../report/summary.rst", category="Held-out evaluation"),
+    params:
+        scored=lambda wc, input: " ".join(f"{m}={p}" for m, p in zip(ordering_chain_models(), input.scored)),
+        chain=" ".join(ordering_chain_models()),
+        judge=EVAL_JUDGE,
+    log:
+        "results/logs/eval/check_ordering.log",
+    threads: 1
+    resources:
+        mem_mb=compute("evaluate_policy", "mem_mb"),
+        runtime=compute("evaluate_policy", "runtime"),
+        gpu=0,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/check_ordering.py --scored {params.scored} --chain {params.chain} --judge {params.judge}"
+        " --output {output.ordering} > {log} 2>&1"

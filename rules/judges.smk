@@ -277,6 +277,47 @@ if LB:
             " --output {output.metrics} --heatmap {output.heatmap} > {log} 2>&1"
 
 
+# The online judge's accuracy on the policy's own samples needs ground truth: the made-up world's oracle. Loop samples of
+# iteration t come from the policy DPO starts from (pi_{t-1}); the selection's samples, when the same kind of judge
+# scored them, add every candidate (so the last iterate too).
+ONPOLICY = DATASETS[config["online"]["prompt_pool"]]["source"] == "synthetic" and ONLINE_JUDGE != "oracle"
+
+
+def onpolicy_samples():
+    """{label: judged samples}: the loop's (policy that sampled them) and, with a same-kind selection judge, the
+    selection candidates' validation samples."""
+    out = {}
+    for t in ITERATIONS:
+        sampler = "sft" if t == 1 or config["online"]["init"] == "sft" else f"iter{t - 1}"
+        out[f"{sampler}@iter{t}"] = f"results/iter{t}/rewards.parquet"
+    if SELECTION and SELECTION["judge"] == ONLINE_JUDGE:
+        out.update({f"{m}@selection": f"results/selection/{m}/scored.parquet" for m in selection_candidates()})
+    return out
+
+
+if ONPOLICY:
+
+    rule onpolicy_accuracy:
+        """Pair accuracy of the online judge on the policy's own samples, labelled by the oracle (beside held-out)."""
+        input:
+            samples=list(onpolicy_samples().values()),
+        output:
+            metrics=report("results/rm/onpolicy.json", caption="../report/judges.rst", category="Reward models"),
+        params:
+            samples=" ".join(f"{k}={v}" for k, v in onpolicy_samples().items()),
+        log:
+            "results/logs/onpolicy_accuracy.log",
+        threads: 1
+        resources:
+            mem_mb=compute("compare_judges", "mem_mb"),
+            runtime=compute("compare_judges", "runtime"),
+            gpu=0,
+        conda:
+            "../envs/data.yaml"
+        shell:
+            "python scripts/onpolicy_accuracy.py --samples {params.samples} --output {output.metrics} > {log} 2>&1"
+
+
 rule compare_judges:
     """One table of every judge: held-out accuracy, RewardBench-style sections, mean length correlation."""
     input:
