@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -102,7 +103,7 @@ def ordering_chain(per_model: dict[str, dict[str, dict[str, float]]], chain: lis
             models.append({"model": m, "mean_reward": statistics.fmean(values),
                            "stderr": statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan})
         steps = []
-        for a, b in zip(chain, chain[1:]):
+        for a, b in itertools.pairwise(chain):
             d = paired_difference(per_model[b][mode], per_model[a][mode])
             steps.append({"lower": a, "higher": b, **d, "holds": d["diff"] > 0, "significant": d["diff"] > z * d["stderr"]})
         out["modes"][mode] = {

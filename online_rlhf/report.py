@@ -354,9 +354,9 @@ def pooled_onpolicy(onpolicy: dict, source: str | None = None) -> dict | None:
 def claim_markdown(claim: dict) -> str:
     """The ordering test as Markdown: per decoding mode each model's mean +- SE and each step's paired difference."""
     chain = " < ".join(claim["chain"])
-    out = [f"\n## The paper's claim: {chain}\n\n"
-           f"Held-out mean reward (judge: {claim['judge']}) ± standard error over prompts; each step is the paired "
-           f"difference on the same prompts, significant when it exceeds {claim['z']:g} standard errors.\n"]
+    out = [(f"\n## The paper's claim: {chain}\n\n"
+            f"Held-out mean reward (judge: {claim['judge']}) ± standard error over prompts; each step is the paired "
+            f"difference on the same prompts, significant when it exceeds {claim['z']:g} standard errors.\n")]
     for mode, r in claim["modes"].items():
         means = " · ".join(f"{m['model']} {m['mean_reward']:.3f} ± {m['stderr']:.3f}" for m in r["models"])
         verdict = "**holds**" if r["holds"] else "**does not hold**"
@@ -424,9 +424,9 @@ def seed_table(summaries: list[dict]) -> dict:
 
 def seed_markdown(table: dict) -> str:
     out = ["# The paper's ordering under several seeds\n\n",
-           "Each run is the default world with only `seed` changed (data, initialisation, sampling). Cells: held-out "
-           "oracle reward ± standard error over prompts; a step holds when the later model is higher, significantly when "
-           "the paired difference exceeds 2 standard errors.\n"]
+           ("Each run is the default world with only `seed` changed (data, initialisation, sampling). Cells: held-out "
+            "oracle reward ± standard error over prompts; a step holds when the later model is higher, significantly when "
+            "the paired difference exceeds 2 standard errors.\n")]
     for mode, t in table["tally"].items():
         chain = table["runs"][0]["chain"]
         out.append(f"\n## {mode}: {' < '.join(chain)} holds in {t['holds']} of {t['runs']} runs "

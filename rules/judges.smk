@@ -83,6 +83,8 @@ if PM:
             max_length=PM["max_length"],
         log:
             f"results/logs/evaluate_preference_model/{PM['name']}.log",
+        benchmark:
+            f"results/benchmarks/evaluate_preference_model/{PM['name']}.tsv"
         threads: compute("evaluate_reward_model", "threads")
         resources:
             mem_mb=compute("evaluate_reward_model", "mem_mb"),
@@ -232,6 +234,8 @@ if LB:
             judge_max_length=lambda wc: judge_max_length(LB_JUDGES[wc.judge]),
         log:
             "results/logs/length_bias/{judge}/score.log",
+        benchmark:
+            "results/benchmarks/length_bias/{judge}/score.tsv"
         threads: compute("score", "threads")
         resources:
             mem_mb=compute("score", "mem_mb"),
@@ -277,24 +281,6 @@ if LB:
             " --output {output.metrics} --heatmap {output.heatmap} > {log} 2>&1"
 
 
-# The online judge's accuracy on the policy's own samples needs ground truth: the made-up world's oracle. Loop samples of
-# iteration t come from the policy DPO starts from (pi_{t-1}); the selection's samples, when the same kind of judge
-# scored them, add every candidate (so the last iterate too).
-ONPOLICY = DATASETS[config["online"]["prompt_pool"]]["source"] == "synthetic" and ONLINE_JUDGE != "oracle"
-
-
-def onpolicy_samples():
-    """{label: judged samples}: the loop's (policy that sampled them) and, with a same-kind selection judge, the
-    selection candidates' validation samples."""
-    out = {}
-    for t in ITERATIONS:
-        sampler = "sft" if t == 1 or config["online"]["init"] == "sft" else f"iter{t - 1}"
-        out[f"{sampler}@iter{t}"] = f"results/iter{t}/rewards.parquet"
-    if SELECTION and SELECTION["judge"] == ONLINE_JUDGE:
-        out.update({f"{m}@selection": f"results/selection/{m}/scored.parquet" for m in selection_candidates()})
-    return out
-
-
 if ONPOLICY:
 
     rule onpolicy_accuracy:
@@ -307,6 +293,8 @@ if ONPOLICY:
             samples=" ".join(f"{k}={v}" for k, v in onpolicy_samples().items()),
         log:
             "results/logs/onpolicy_accuracy.log",
+        benchmark:
+            "results/benchmarks/onpolicy_accuracy.tsv"
         threads: 1
         resources:
             mem_mb=compute("compare_judges", "mem_mb"),

@@ -50,6 +50,8 @@ rule evaluate_reward_model:
         max_length=config["reward_model"]["max_length"],
     log:
         "results/logs/evaluate_reward_model/{rm}.log",
+    benchmark:
+        "results/benchmarks/evaluate_reward_model/{rm}.tsv"
     threads: compute("evaluate_reward_model", "threads")
     resources:
         mem_mb=compute("evaluate_reward_model", "mem_mb"),

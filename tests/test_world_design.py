@@ -130,3 +130,24 @@ def test_selection_table_shows_the_oracle_reward_of_every_candidate():
     rows = selection_table(best, "best.json", onpolicy, "onpolicy.json")
     assert rows[2]["model"] == "iter3 (selected)" and rows[2]["oracle_reward"]["value"] == 0.7
     assert [r["oracle_best"] for r in rows] == ["yes", "", ""]  # the judge's pick is not the oracle's
+
+
+def test_seed_table_tallies_the_ordering_per_seed():
+    from online_rlhf.report import seed_markdown, seed_table
+
+    def summary(levels):
+        rng = random.Random(len(levels))
+        prompts = [f"p{i}" for i in range(100)]
+        per = {m: prompt_means(_scored([(p, v + rng.gauss(0, 0.02)) for p in prompts])) for m, v in levels.items()}
+        return {"claim": {"judge": "oracle", **ordering_chain(per, list(levels))}, "reward_model": {"accuracy": 0.9},
+                "onpolicy": {"loop": {"accuracy": 0.8}}}
+
+    rising = {"sft": 0.5, "offline_dpo": 0.6, "iter1": 0.7}
+    flat = {"sft": 0.5, "offline_dpo": 0.7, "iter1": 0.6}
+    table = seed_table([{"seed": 1, "summary": summary(rising), "artifact": "a"}, {"seed": 2, "summary": summary(flat), "artifact": "b"}])
+    assert table["tally"]["greedy"] == {"runs": 2, "holds": 1, "holds_significantly": 1}
+    assert table["runs"][1]["modes"]["greedy"]["failed_steps"] == ["offline_dpo < iter1"]
+    md = seed_markdown(table)
+    assert "holds in 1 of 2 runs" in md and "| 2 |" in md
+    with pytest.raises(ValueError, match="no 'claim'"):
+        seed_table([{"seed": 3, "summary": {}, "artifact": "c.json"}])
