@@ -1,11 +1,11 @@
 """The paper's claim as a test: SFT < offline DPO < iter1 < ... < iterT in held-out judge reward, per decoding mode,
-each step a paired difference over the same prompts with its standard error (online_rlhf.evaluation.ordering_chain)."""
+each step a paired difference over the same prompts with its standard error (online_rlhf.evaluate.heldout.ordering_chain)."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.evaluation import ordering_chain, prompt_means
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.evaluate.heldout import ordering_chain, prompt_means
 
 log = logger("check_ordering")
 

@@ -1,11 +1,11 @@
 """The online judge's accuracy on the policy's own samples (oracle-labelled pairs of the loop's and the selection's
-samples), one row per sampling policy and file; see online_rlhf/onpolicy.py."""
+samples), one row per sampling policy and file; see online_rlhf/judges/onpolicy.py."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.onpolicy import onpolicy_accuracy
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.judges.onpolicy import onpolicy_accuracy
 
 log = logger("onpolicy_accuracy")
 

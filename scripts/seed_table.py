@@ -2,9 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.report import seed_markdown, seed_table
-from online_rlhf.tables import read_json, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_json, write_json
+from online_rlhf.report.summary import seed_markdown, seed_table
 
 log = logger("seed_table")
 

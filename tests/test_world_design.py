@@ -8,11 +8,11 @@ import random
 import pytest
 import yaml
 
-from online_rlhf.evaluation import ordering_chain, paired_difference, prompt_means
-from online_rlhf.onpolicy import onpolicy_accuracy
-from online_rlhf.report import pooled_onpolicy, selection_table
-from online_rlhf.synthetic import DEMONSTRATOR, synthesise
-from online_rlhf.world import WRITERS, WorldSpec, behaviour_response, oracle_reward, target_response
+from online_rlhf.evaluate.heldout import ordering_chain, paired_difference, prompt_means
+from online_rlhf.judges.onpolicy import onpolicy_accuracy
+from online_rlhf.report.summary import pooled_onpolicy, selection_table
+from online_rlhf.world.datasets import DEMONSTRATOR, synthesise
+from online_rlhf.world.task import WRITERS, WorldSpec, behaviour_response, oracle_reward, target_response
 
 from .conftest import ROOT
 
@@ -133,7 +133,7 @@ def test_selection_table_shows_the_oracle_reward_of_every_candidate():
 
 
 def test_seed_table_tallies_the_ordering_per_seed():
-    from online_rlhf.report import seed_markdown, seed_table
+    from online_rlhf.report.summary import seed_markdown, seed_table
 
     def summary(levels):
         rng = random.Random(len(levels))
