@@ -21,6 +21,9 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 ITERATIONS = list(range(1, config["iterations"] + 1))
+# The critical path (SFT -> reward model -> T x (generate, score, pairs, DPO)) runs before side studies and
+# benchmarks whenever both are ready: with few cores, a benchmark job picked first delays every later iteration.
+LOOP_PRIORITY = 10
 DATASETS = config["datasets"]
 GEN_SHARDS = shard_names(config["online"]["generation"]["shards"])
 SCORE_SHARDS = shard_names(config["online"]["scoring"]["shards"])
