@@ -113,12 +113,16 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
 
 def prefer_first_probabilities(
     pm_dir: str, comparisons: list[tuple[list[dict], str, str]], batch_size: int, max_length: int, dtype: str = "float32", desc: str = "compare"
-) -> tuple[list[float], int]:
+) -> tuple[list[float], list[bool]]:
     """P(a1 > a2) for each (prompt, a1, a2), averaged over both orders: (P_A(x, a1, a2) + P_B(x, a2, a1)) / 2.
 
-    Returns the probabilities and how many of the 2 x len(comparisons) inputs exceeded max_length tokens (those keep
-    their end: left truncation, as for the Bradley-Terry model).
+    Returns the probabilities and, per comparison, whether it was longer than max_length tokens in either order.
+    Such a comparison never scores (its probability is NaN, and it is not run): cut to fit, it would lose the
+    instruction's start ([CONTEXT] and answer A from the left, the label position from the right), and the number
+    would mean nothing. Callers count them (pair building drops the response with its own reason).
     """
+    import math
+
     import torch
 
     from online_rlhf.core.batching import make_batches
@@ -126,20 +130,20 @@ def prefer_first_probabilities(
 
     device = default_device()
     tok = load_tokenizer(pm_dir)
-    tok.truncation_side = "left"
     id_a, id_b = label_token_ids(tok)
     model = load_policy(pm_dir, dtype=dtype, device=device)
     texts = []
     for prompt, a1, a2 in comparisons:
         for first, second in ((a1, a2), (a2, a1)):
             texts.append(tok.apply_chat_template(instruction(prompt, first, second), tokenize=False, add_generation_prompt=True))
-    p_first = [0.0] * len(texts)  # probability of the label naming the first-shown answer
-    over = 0
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    over = [lengths[2 * k] > max_length or lengths[2 * k + 1] > max_length for k in range(len(comparisons))]
+    run = [i for i in range(len(texts)) if not over[i // 2]]
+    p_first = [math.nan] * len(texts)  # probability of the label naming the first-shown answer
     with torch.no_grad():
-        for idx in tqdm(make_batches([len(t) for t in texts], batch_size), desc=desc, unit="batch"):
-            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            over += int((enc["attention_mask"].sum(dim=1) > max_length).sum())
-            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False).to(device)
+        for batch in tqdm(make_batches([lengths[i] for i in run], batch_size), desc=desc, unit="batch"):
+            idx = [run[j] for j in batch]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             # Left padding: the label position (the next token after the prompt) is the last one of every row.
             logits = model(**enc).logits[:, -1, [id_a, id_b]].float()
             probs = torch.softmax(logits, dim=-1)[:, 0].cpu().tolist()
@@ -168,8 +172,15 @@ def pivot_comparisons(groups: list[list[int]]) -> tuple[list[tuple[int, int]], l
 def score_with_preference_model(
     pm_dir: str, prompt_ids: list[str], prompts: list[list[dict]], responses: list[str], batch_size: int, max_length: int,
     dtype: str = "float32", desc: str = "pivot",
-) -> tuple[list[float], int]:
-    """A scalar per response for pair building: P(response > pivot), the pivot being each prompt's first response."""
+) -> tuple[list[float], list[bool]]:
+    """A scalar per response for pair building: P(response > pivot), the pivot being each prompt's first response.
+
+    Also returns, per response, whether it has no score because its comparison was longer than max_length tokens
+    (score NaN). The pivot scores 1/2 only when at least one comparison with it scored: a pivot whose every
+    comparison was over length was compared with nothing, and is flagged as well.
+    """
+    import math
+
     groups: dict[str, list[int]] = {}
     for i, pid in enumerate(prompt_ids):
         groups.setdefault(pid, []).append(i)
@@ -178,8 +189,13 @@ def score_with_preference_model(
         pm_dir, [(prompts[i], responses[i], responses[j]) for i, j in comparisons], batch_size, max_length, dtype, desc
     )
     scores = [0.0] * len(responses)
+    unscored = [False] * len(responses)
+    compared: dict[int, list[bool]] = {}
+    for (i, j), p, o in zip(comparisons, probs, over):
+        scores[i], unscored[i] = (math.nan, True) if o else (p, False)
+        compared.setdefault(j, []).append(o)
     for p in pivots:
-        scores[p] = 0.5
-    for (i, _), p in zip(comparisons, probs):
-        scores[i] = p
-    return scores, over
+        flags = compared.get(p, [])
+        unscored[p] = bool(flags) and all(flags)
+        scores[p] = math.nan if unscored[p] else 0.5
+    return scores, unscored
