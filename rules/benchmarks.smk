@@ -152,6 +152,8 @@ if CHAT_BENCH:
             seed=config["seed"],
         log:
             "results/logs/eval/{model}/judge_{chat}.log",
+        benchmark:
+            "results/benchmarks/eval/{model}/judge_{chat}.tsv"
         threads: compute("judge_benchmark", "threads")
         resources:
             mem_mb=compute("judge_benchmark", "mem_mb"),

@@ -23,6 +23,9 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 ITERATIONS = list(range(1, config["iterations"] + 1))
+# The critical path (SFT -> reward model -> T x (generate, score, pairs, DPO)) runs before side studies and
+# benchmarks whenever both are ready: with few cores, a benchmark job picked first delays every later iteration.
+LOOP_PRIORITY = 10
 DATASETS = config["datasets"]
 GEN_SHARDS = shard_names(config["online"]["generation"]["shards"])
 SCORE_SHARDS = shard_names(config["online"]["scoring"]["shards"])
@@ -159,6 +162,25 @@ def run_outputs():
     outputs = ["results/final/policy"] if SELECTION else []
     outputs += ["results/rm/judges.json"]
     return outputs + [f"results/data/stats/{mixture}.json" for mixture in config["mixtures"]]
+
+
+# The online judge's accuracy on the policy's own samples needs ground truth: the made-up world's oracle. Loop samples of
+# iteration t come from the policy DPO starts from (pi_{t-1}); the selection's samples, when the same kind of judge
+# scored them, add every candidate (so the last iterate too).
+LOOP_JUDGE = config["online"]["scoring"].get("judge", "reward_model")
+ONPOLICY = DATASETS[config["online"]["prompt_pool"]]["source"] == "synthetic" and LOOP_JUDGE != "oracle"
+
+
+def onpolicy_samples():
+    """{label: judged samples}: the loop's (policy that sampled them) and, with a same-kind selection judge, the
+    selection candidates' validation samples."""
+    out = {}
+    for t in ITERATIONS:
+        sampler = "sft" if t == 1 or config["online"]["init"] == "sft" else f"iter{t - 1}"
+        out[f"{sampler}@iter{t}"] = f"results/iter{t}/rewards.parquet"
+    if SELECTION and SELECTION["judge"] == LOOP_JUDGE:
+        out.update({f"{m}@selection": f"results/selection/{m}/scored.parquet" for m in selection_candidates()})
+    return out
 
 
 def evaluated_models():

@@ -49,6 +49,7 @@ rule select_prompts:
         seed=config["seed"],
     log:
         "results/logs/iter{iteration}/select_prompts.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("select_prompts", "mem_mb"),
@@ -85,6 +86,7 @@ rule generate:
         "results/logs/iter{iteration}/generate/{shard}.log",
     benchmark:
         "results/benchmarks/iter{iteration}/generate/{shard}.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("generate", "threads")
     resources:
         mem_mb=compute("generate", "mem_mb"),
@@ -110,6 +112,7 @@ rule gather_generations:
         k=K,
     log:
         "results/logs/iter{iteration}/gather_generations.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("gather", "mem_mb"),
@@ -141,6 +144,7 @@ rule score:
         "results/logs/iter{iteration}/score/{shard}.log",
     benchmark:
         "results/benchmarks/iter{iteration}/score/{shard}.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("score", "threads")
     resources:
         mem_mb=compute("score", "mem_mb"),
@@ -165,6 +169,7 @@ rule gather_rewards:
         k=K,
     log:
         "results/logs/iter{iteration}/gather_rewards.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("gather", "mem_mb"),
@@ -190,6 +195,7 @@ rule build_pairs:
         seed=config["seed"],
     log:
         "results/logs/iter{iteration}/build_pairs.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("build_pairs", "mem_mb"),
@@ -220,6 +226,7 @@ rule train_dpo:
         "results/logs/iter{iteration}/train_dpo.log",
     benchmark:
         "results/benchmarks/iter{iteration}/train_dpo.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("train_dpo", "threads")
     resources:
         mem_mb=compute("train_dpo", "mem_mb"),

@@ -83,6 +83,8 @@ if PM:
             max_length=PM["max_length"],
         log:
             f"results/logs/evaluate_preference_model/{PM['name']}.log",
+        benchmark:
+            f"results/benchmarks/evaluate_preference_model/{PM['name']}.tsv"
         threads: compute("evaluate_reward_model", "threads")
         resources:
             mem_mb=compute("evaluate_reward_model", "mem_mb"),
@@ -234,6 +236,8 @@ if LB:
             judge_max_length=lambda wc: judge_max_length(LB_JUDGES[wc.judge]),
         log:
             "results/logs/length_bias/{judge}/score.log",
+        benchmark:
+            "results/benchmarks/length_bias/{judge}/score.tsv"
         threads: compute("score", "threads")
         resources:
             mem_mb=compute("score", "mem_mb"),
@@ -277,6 +281,31 @@ if LB:
         shell:
             "python scripts/length_bias.py --scored {input.scored} --judge {wildcards.judge}"
             " --output {output.metrics} --heatmap {output.heatmap} > {log} 2>&1"
+
+
+if ONPOLICY:
+
+    rule onpolicy_accuracy:
+        """Pair accuracy of the online judge on the policy's own samples, labelled by the oracle (beside held-out)."""
+        input:
+            samples=list(onpolicy_samples().values()),
+        output:
+            metrics=report("results/rm/onpolicy.json", caption="../report/judges.rst", category="Reward models"),
+        params:
+            samples=" ".join(f"{k}={v}" for k, v in onpolicy_samples().items()),
+        log:
+            "results/logs/onpolicy_accuracy.log",
+        benchmark:
+            "results/benchmarks/onpolicy_accuracy.tsv"
+        threads: 1
+        resources:
+            mem_mb=compute("compare_judges", "mem_mb"),
+            runtime=compute("compare_judges", "runtime"),
+            gpu=0,
+        conda:
+            "../envs/data.yaml"
+        shell:
+            "python scripts/onpolicy_accuracy.py --samples {params.samples} --output {output.metrics} > {log} 2>&1"
 
 
 rule compare_judges:

@@ -76,6 +76,8 @@ rule judge_validation:
         dtype="bfloat16" if config["reward_model"].get("precision") == "bf16" else "float32",
     log:
         "results/logs/selection/{model}/judge.log",
+    benchmark:
+        "results/benchmarks/selection/{model}/judge.tsv"
     threads: compute("score", "threads")
     resources:
         mem_mb=compute("score", "mem_mb"),
