@@ -25,7 +25,7 @@ DATASETS = config["datasets"]
 GEN_SHARDS = shard_names(config["online"]["generation"]["shards"])
 SCORE_SHARDS = shard_names(config["online"]["scoring"]["shards"])
 RM = config["reward_model"]["name"]
-SELECTION = config.get("selection")
+SELECTION = config["selection"]
 # Validation prompts are reserved from the pool before the iterations' slices; 0 when no selection is configured.
 VALIDATION_PROMPTS = SELECTION["validation_prompts"] if SELECTION else 0
 
@@ -35,10 +35,9 @@ def names_regex(names):
 
 
 def compute(rule_name, key):
-    """Resources of one rule: compute.rules.<name> overrides compute.default."""
-    spec = {**config["compute"]["default"], **config["compute"].get("rules", {}).get(rule_name, {})}
-    defaults = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, "nodes": 1}
-    return spec.get(key, defaults[key])
+    """Resources of one rule: compute.rules.<name> overrides compute.default (whose defaults are in the schema)."""
+    overrides = config["compute"]["rules"]
+    return {**config["compute"]["default"], **(overrides[rule_name] if rule_name in overrides else {})}[key]
 
 
 def as_json(obj):
@@ -58,7 +57,7 @@ def launcher(section):
     rule_name = f"train_{section}"
     try:
         return launch_prefix(
-            config[section].get("accelerate_config"), compute(rule_name, "gpu"), compute(rule_name, "nodes"), rule_name
+            config[section]["accelerate_config"], compute(rule_name, "gpu"), compute(rule_name, "nodes"), rule_name
         )
     except ValueError as err:
         raise WorkflowError(str(err)) from None
@@ -84,7 +83,8 @@ def raw_dataset(dataset):
 
 def raw_files_glob(dataset):
     spec = DATASETS[dataset]
-    return spec.get("files", "**/*")
+    # synthetic datasets are one folder of JSON lines the workflow wrote itself
+    return spec["files"] if spec["source"] != "synthetic" else "**/*"
 
 
 def clean_table(dataset):
@@ -104,7 +104,7 @@ def rm_dir():
 
 
 # Learned judges by name: the Bradley-Terry RM always, the pairwise preference model when configured.
-PM = config.get("preference_model")
+PM = config["preference_model"]
 JUDGES = {RM: "reward_model", **({PM["name"]: "preference_model"} if PM else {})}
 
 
@@ -117,14 +117,8 @@ def judge_of_kind(kind):
     return next((judge_dir(n) for n, k in JUDGES.items() if k == kind), [])
 
 
-def judge_max_length(kind):
-    """Tokens a judge reads: the BT model's conversation, or the pairwise model's whole comparison."""
-    section = "preference_model" if kind == "preference_model" else "reward_model"
-    return config[section]["max_length"]
-
-
 def selection_candidates():
-    return candidate_models(config["iterations"], SELECTION.get("candidates", "iterates"), config["offline_dpo"]["enabled"])
+    return candidate_models(config["iterations"], SELECTION["candidates"], config["offline_dpo"]["enabled"])
 
 
 def run_outputs():
@@ -137,6 +131,80 @@ def run_outputs():
 def evaluated_models():
     models = ["sft"] + (["offline_dpo"] if config["offline_dpo"]["enabled"] else [])
     return models + [f"iter{t}" for t in ITERATIONS]
+
+
+# ---- "sample n responses from a policy" and "score responses with a judge": one definition each --------------
+# Every job that samples a policy (online samples, held-out evaluation, validation, benchmark answers, the
+# length-bias study) takes its decoding settings from sampler_params() and its shell arguments from DECODING_ARGS;
+# every job that runs a judge on responses (online scoring, held-out evaluation, validation, the length-bias study,
+# the judges' own evaluations) takes its settings from judge_params(). Backend, dtype, stop tokens, a judge's dtype,
+# max length and batch size are computed here and nowhere else (tests/test_dag.py checks the paper's DAG).
+GEN = config["online"]["generation"]
+SCORING = config["online"]["scoring"]
+
+
+def precision_dtype(precision):
+    """torch dtype name of a training section's precision."""
+    return "bfloat16" if precision == "bf16" else "float32"
+
+
+def sampler_params(sampling, max_new_tokens, batch_size, seed):
+    """params of a job that samples a policy. Every policy (SFT, offline DPO, the iterates) is sampled in the
+    precision the policies are trained in (dpo.precision) with the online backend and stop tokens."""
+    return {
+        "sampling": as_json(sampling),
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "backend": GEN["backend"],
+        "tp": GEN["tensor_parallel_size"],
+        "stop": as_json(GEN["stop_token_ids"]),
+        "dtype": precision_dtype(config["dpo"]["precision"]),
+        "seed": seed,
+    }
+
+
+# The decoding part of every sampling job's command line (scripts/generate.py, scripts/benchmark_answers.py).
+DECODING_ARGS = (
+    " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
+    " --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q} --dtype {params.dtype}"
+    " --seed {params.seed} --threads {threads}"
+)
+
+
+def judge_section(kind):
+    """The config section of a judge kind's model (the oracle has none; it reads the BT model's length limit)."""
+    return "preference_model" if kind == "preference_model" else "reward_model"
+
+
+def judge_max_length(kind):
+    """Tokens a judge reads: the BT model's conversation, or the pairwise model's whole comparison."""
+    return config[judge_section(kind)]["max_length"]
+
+
+def judge_dtype(kind):
+    """A judge runs in the precision its model was trained in, in every job that runs it."""
+    return precision_dtype(config[judge_section(kind)]["precision"])
+
+
+def judge_params(kind_of, batch_size=SCORING["batch_size"]):
+    """params of a job that runs a judge; kind_of(wildcards) is its kind (reward_model, preference_model, oracle)."""
+    return {
+        "judge": lambda wc: kind_of(wc),
+        "rm": lambda wc, input: f"--rm {input.rm}" if input.rm else "",
+        "batch_size": batch_size,
+        "max_length": SCORING["max_length"],
+        "judge_max_length": lambda wc: judge_max_length(kind_of(wc)),
+        "dtype": lambda wc: judge_dtype(kind_of(wc)),
+    }
+
+
+def judge_resources(rule_name, kind_of):
+    """resources of a judging job: no GPU for the oracle."""
+    return {
+        "mem_mb": compute(rule_name, "mem_mb"),
+        "runtime": compute(rule_name, "runtime"),
+        "gpu": lambda wc: compute(rule_name, "gpu") if kind_of(wc) != "oracle" else 0,
+    }
 
 
 # ---- input functions ---------------------------------------------------------------------------------------
@@ -170,25 +238,28 @@ def normalize_params(wc):
     if KIND[spec["format"]] != wc.kind:
         raise ValueError(f"dataset {wc.dataset} has format {spec['format']}: its table is {clean_table(wc.dataset)}")
     args = [f"--name {wc.dataset}", f"--format {spec['format']}", f"--files '{raw_files_glob(wc.dataset)}'"]
-    if spec.get("field"):
+    if spec["field"]:
         args.append(f"--field {spec['field']}")
-    if spec.get("options"):
+    if spec["options"]:
         args.append(f"--options '{as_json(spec['options'])}'")
-    if spec.get("max_rows"):
+    if spec["source"] != "synthetic" and spec["max_rows"]:
         args.append(f"--max-rows {spec['max_rows']}")
     return " ".join(args)
 
 
 # ---- benchmarks (paper Tables 2/3): leaves results/eval/<model>/<benchmark>.json -----------------------------
 
-BENCH = config.get("benchmarks") or {}
-CHAT_BENCH = BENCH.get("chat", {})
-LM_EVAL = BENCH.get("lm_eval", {})
+BENCH = config["benchmarks"]
+CHAT_BENCH = BENCH["chat"] if BENCH else {}
+LM_EVAL = BENCH["lm_eval"] if BENCH else None
+LM_EVAL_TASKS = LM_EVAL["tasks"] if LM_EVAL else {}
 # Tasks that run model-written code are planned only when the config allows it; the report lists the others.
 LM_TASKS = {
-    k: v for k, v in LM_EVAL.get("tasks", {}).items() if not v.get("executes_code") or LM_EVAL.get("allow_code_execution")
+    k: v
+    for k, v in LM_EVAL_TASKS.items()
+    if not (v["source"] == "hub" and v["executes_code"]) or LM_EVAL["allow_code_execution"]
 }
-LM_TASKS_HELD_BACK = sorted(set(LM_EVAL.get("tasks", {})) - set(LM_TASKS))
+LM_TASKS_HELD_BACK = sorted(set(LM_EVAL_TASKS) - set(LM_TASKS))
 # Native file names of the made-up world's benchmarks (scripts/synthesize_benchmarks.py writes them).
 SYNTHETIC_BENCH_FILES = {
     "alpaca_eval": {"questions": "alpaca_eval/alpaca_eval.json"},
@@ -198,7 +269,7 @@ SYNTHETIC_BENCH_FILES = {
 
 
 def benchmark_models():
-    return BENCH.get("models") or evaluated_models()
+    return (BENCH and BENCH["models"]) or evaluated_models()
 
 
 def benchmark_names():
@@ -227,7 +298,8 @@ def benchmark_data_dir(name, spec):
 def chat_file(name, role):
     """Path of a chat benchmark's questions / baseline / gamed file ('' when it has none)."""
     spec = CHAT_BENCH[name]
-    rel = SYNTHETIC_BENCH_FILES[name].get(role) if spec["source"] == "synthetic" else spec.get(role)
+    files = SYNTHETIC_BENCH_FILES[name] if spec["source"] == "synthetic" else spec
+    rel = files[role] if role in files else None  # e.g. no baseline: only Arena-Hard has one
     return f"{benchmark_data_dir(name, spec)}/{rel}" if rel else ""
 
 
@@ -241,12 +313,12 @@ def lm_eval_task_specs(model):
     for name, spec in LM_TASKS.items():
         entry = {"name": name, "num_fewshot": spec["num_fewshot"], "output": f"results/eval/{model}/{name}.json",
                  "samples": f"results/eval/{model}/{name}/samples.jsonl"}
-        if spec.get("metric"):
+        if spec["metric"]:
             entry["metric"] = spec["metric"]
         if spec["source"] == "hub":
-            entry.update(task=spec.get("task", name), snapshot=f"resources/benchmarks/hub/lm_eval_{name}")
+            entry.update(task=spec["task"] if "task" in spec else name, snapshot=f"resources/benchmarks/hub/lm_eval_{name}")
         elif spec["source"] == "synthetic":
-            template = spec.get("template", name)
+            template = spec["template"] if "template" in spec else name
             entry.update(template=template, files={"test": f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl"})
         else:
             entry.update(template=spec["template"], files=spec["files"])

@@ -16,7 +16,7 @@ rule prefetch:
     input:
         [f"resources/models/hub/{m}" for m in HUB_MODELS],
         [f"resources/data/hub/{d}" for d in HUB_DATASETS],
-        "resources/benchmarks/hub/reward_bench" if config.get("reward_bench", {}).get("source") == "hub" else [],
+        "resources/benchmarks/hub/reward_bench" if config["reward_bench"] and config["reward_bench"]["source"] == "hub" else [],
         [f"resources/benchmarks/hub/{b}" for b in hub_benchmarks()],
         [f"resources/benchmarks/url/{b}" for b, v in CHAT_BENCH.items() if v["source"] == "url"],
 
@@ -27,9 +27,9 @@ if config["models"]["base"]["source"] == "synthetic":
         output:
             model=directory("resources/models/synthetic/base"),
         params:
-            alphabet=config.get("world", {}).get("alphabet", ""),
+            alphabet=config["world"]["alphabet"],
             architecture=as_json(config["models"]["base"]["architecture"]),
-            chat_template=config["models"]["base"].get("chat_template", "tiny"),
+            chat_template=config["models"]["base"]["chat_template"],
             seed=config["seed"],
         log:
             "results/logs/build_base_model.log",
@@ -93,14 +93,14 @@ rule synthesize_dataset:
         format=lambda wc: SYNTHETIC[wc.dataset]["format"],
         rows=lambda wc: SYNTHETIC[wc.dataset]["synthetic"]["rows"],
         role=lambda wc: (
-            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}" if "role" in SYNTHETIC[wc.dataset]["synthetic"] else ""
+            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}" if SYNTHETIC[wc.dataset]["synthetic"]["role"] else ""
         ),
         accuracy=lambda wc: (
             f"--accuracy {SYNTHETIC[wc.dataset]['synthetic']['accuracy']}"
-            if "accuracy" in SYNTHETIC[wc.dataset]["synthetic"]
+            if SYNTHETIC[wc.dataset]["synthetic"]["accuracy"] is not None
             else ""
         ),
-        world=as_json(config.get("world", {})),
+        world=as_json(config["world"]),
         # Each dataset its own seed stream, derived from the run seed and the dataset's name.
         seed=lambda wc: config["seed"] + zlib.crc32(wc.dataset.encode()) % 1_000_003,
     log:

@@ -2,9 +2,8 @@
 # -> gather (K checked) -> S scoring shards -> gather -> pairs -> DPO from pi_{t-1} against the configured reference.
 
 ONLINE = config["online"]
-GEN = ONLINE["generation"]
 K = responses_per_prompt(GEN["sampling"])
-ONLINE_JUDGE = ONLINE["scoring"].get("judge", "reward_model")
+ONLINE_JUDGE = SCORING["judge"]
 
 
 rule train_offline_dpo:
@@ -63,22 +62,16 @@ rule select_prompts:
 
 
 rule generate:
-    """One shard of iteration t's prompts, n samples each, from the current policy pi_{t-1}."""
+    """One shard of iteration t's prompts, n samples each, from the current policy pi_{t-1}. The one definition of
+    sampling a policy: held-out evaluation, validation and the length-bias study are `use rule generate as ...`."""
     input:
         model=dpo_init,
         prompts="results/iter{iteration}/prompts.parquet",
     output:
         generations="results/iter{iteration}/generations/{shard}.parquet",
     params:
-        shards=len(GEN_SHARDS),
-        sampling=as_json(GEN["sampling"]),
-        max_new_tokens=GEN["max_new_tokens"],
-        batch_size=GEN.get("batch_size", 64),
-        backend=GEN["backend"],
-        tp=GEN.get("tensor_parallel_size", 1),
-        stop=as_json(GEN.get("stop_token_ids", [])),
-        dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
-        seed=lambda wc: config["seed"] + int(wc.iteration),
+        **sampler_params(GEN["sampling"], GEN["max_new_tokens"], GEN["batch_size"], seed=lambda wc: config["seed"] + int(wc.iteration)),
+        subset=lambda wc: f"--shard {wc.shard} --shards {len(GEN_SHARDS)}",
     log:
         "results/logs/iter{iteration}/generate/{shard}.log",
     benchmark:
@@ -91,11 +84,8 @@ rule generate:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --shard {wildcards.shard}"
-        " --shards {params.shards} --sampling {params.sampling:q} --max-new-tokens {params.max_new_tokens}"
-        " --batch-size {params.batch_size} --backend {params.backend} --tensor-parallel-size {params.tp}"
-        " --stop-token-ids {params.stop:q} --dtype {params.dtype} --seed {params.seed} --threads {threads}"
-        " --output {output.generations} > {log} 2>&1"
+        "python scripts/generate.py --model {input.model} --prompts {input.prompts} {params.subset}"
+        " --sampling {params.sampling:q}" + DECODING_ARGS + " --output {output.generations} > {log} 2>&1"
 
 
 rule gather_generations:
@@ -121,36 +111,29 @@ rule gather_generations:
 
 
 rule score:
-    """Reward of every response of one shard of prompts."""
+    """Reward of every response of one shard of prompts. The one definition of scoring with a judge: held-out
+    evaluation, validation and the length-bias study are `use rule score as ...`."""
     input:
         generations="results/iter{iteration}/generations.parquet",
         rm=judge_of_kind(ONLINE_JUDGE),
     output:
-        rewards="results/iter{iteration}/rewards/{shard}.parquet",
+        scored="results/iter{iteration}/rewards/{shard}.parquet",
     params:
-        judge=ONLINE_JUDGE,
-        rm=lambda wc, input: f"--rm {input.rm}" if input.rm else "",
-        judge_max_length=judge_max_length(ONLINE_JUDGE),
-        shards=len(SCORE_SHARDS),
-        batch_size=ONLINE["scoring"].get("batch_size", 64),
-        max_length=ONLINE["scoring"].get("max_length", config["reward_model"]["max_length"]),
-        dtype="bfloat16" if config["reward_model"].get("precision") == "bf16" else "float32",
+        **judge_params(lambda wc: ONLINE_JUDGE),
+        subset=lambda wc: f"--shard {wc.shard} --shards {len(SCORE_SHARDS)}",
     log:
         "results/logs/iter{iteration}/score/{shard}.log",
     benchmark:
         "results/benchmarks/iter{iteration}/score/{shard}.tsv"
     threads: compute("score", "threads")
     resources:
-        mem_mb=compute("score", "mem_mb"),
-        runtime=compute("score", "runtime"),
-        gpu=compute("score", "gpu"),
+        **judge_resources("score", lambda wc: ONLINE_JUDGE),
     conda:
         "../envs/training.yaml"
     shell:
-        "python scripts/score.py --generations {input.generations} --judge {params.judge} {params.rm}"
-        " --shard {wildcards.shard} --shards {params.shards} --batch-size {params.batch_size}"
-        " --max-length {params.max_length} --judge-max-length {params.judge_max_length} --dtype {params.dtype}"
-        " --threads {threads} --output {output.rewards} > {log} 2>&1"
+        "python scripts/score.py --generations {input.generations} --judge {params.judge} {params.rm} {params.subset}"
+        " --batch-size {params.batch_size} --max-length {params.max_length} --judge-max-length {params.judge_max_length}"
+        " --dtype {params.dtype} --threads {threads} --output {output.scored} > {log} 2>&1"
 
 
 rule gather_rewards:

@@ -10,13 +10,13 @@ localrules:
 rule report:
     input:
         evals=expand("results/eval/{model}/heldout.json", model=evaluated_models()),
-        rm_eval=f"results/rm/{RM}/heldout.json" if config["reward_model"].get("heldout") else [],
+        rm_eval=f"results/rm/{RM}/heldout.json" if config["reward_model"]["heldout"] else [],
         pair_stats=expand("results/iter{iteration}/pair_stats.json", iteration=ITERATIONS),
         mixture_stats=f"results/data/mixtures/{config['reward_model']['mixture']}.json",
         benchmarks=benchmark_outputs(),
         # Table 5 reads the mixture-statistics stage's files only where this workflow has that stage.
         table5_stats=lambda wc: [f for f in (f"results/data/stats/{m}.json" for m in config["mixtures"]) if produced_by_workflow(f)],
-        compare=[c["summary"] for c in config.get("report", {}).get("compare", [])],
+        compare=[c["summary"] for c in config["report"]["compare"]],
         judges="results/rm/judges.json",
         length_bias_plots=[f"results/rm/length_bias/{n}.png" for n in LB_JUDGES] if LB else [],
         selection="results/selection/best.json" if SELECTION else [],
@@ -36,7 +36,7 @@ rule report:
         rm_eval=lambda wc, input: f"--rm-eval {input.rm_eval}" if input.rm_eval else "",
         benchmarks=lambda wc, input: f"--benchmarks {' '.join(input.benchmarks)}" if input.benchmarks else "",
         table5=lambda wc, input: f"--table5-stats {' '.join(input.table5_stats)}" if input.table5_stats else "",
-        compare=as_json(config.get("report", {}).get("compare", [])),
+        compare=as_json(config["report"]["compare"]),
         facts=as_json(
             {
                 "length_penalty": config["online"]["length_penalty"],

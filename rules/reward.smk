@@ -36,7 +36,7 @@ rule train_reward_model:
 rule evaluate_reward_model:
     input:
         rm="results/rm/{rm}/model",
-        pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"].get("heldout") else [],
+        pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"]["heldout"] else [],
     output:
         metrics=report(
             "results/rm/{rm}/heldout.json",
@@ -46,8 +46,7 @@ rule evaluate_reward_model:
     wildcard_constraints:
         rm=RM,
     params:
-        batch_size=config["online"]["scoring"].get("batch_size", 64),
-        max_length=config["reward_model"]["max_length"],
+        **judge_params(lambda wc: "reward_model"),
     log:
         "results/logs/evaluate_reward_model/{rm}.log",
     threads: compute("evaluate_reward_model", "threads")
@@ -59,4 +58,5 @@ rule evaluate_reward_model:
         "../envs/training.yaml"
     shell:
         "python scripts/evaluate_reward_model.py --rm {input.rm} --pairs {input.pairs} --batch-size {params.batch_size}"
-        " --max-length {params.max_length} --threads {threads} --output {output.metrics} > {log} 2>&1"
+        " --max-length {params.judge_max_length} --dtype {params.dtype} --threads {threads} --output {output.metrics}"
+        " > {log} 2>&1"

@@ -18,8 +18,9 @@ if __name__ == "__main__":
     p.add_argument("--rm", required=True)
     p.add_argument("--kind", choices=JUDGE_KINDS, default="reward_model")
     p.add_argument("--pairs", required=True)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--max-length", type=int, required=True, help="tokens the judge reads")
+    p.add_argument("--dtype", required=True, help="the judge's weights dtype (float32, bfloat16)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output", required=True)
     a = p.parse_args()
@@ -27,7 +28,7 @@ if __name__ == "__main__":
     rows = read_parquet(a.pairs, ("source", "prompt", "chosen", "rejected")).to_dicts()
     if not rows:
         raise SystemExit(f"{a.pairs}: no held-out pairs to evaluate on")
-    margins = pair_margins(a.kind, a.rm, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length)
+    margins = pair_margins(a.kind, a.rm, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length, a.dtype)
     by_source = defaultdict(list)
     for r, m in zip(rows, margins):
         by_source[r["source"]].append(m)

@@ -9,7 +9,7 @@ import polars as pl
 from online_rlhf.cli import logger, parser
 from online_rlhf.judges import JUDGE_KINDS, over_length, score_responses
 from online_rlhf.modeling import seed_everything
-from online_rlhf.sharding import shard_bounds
+from online_rlhf.sharding import shard_by_prompt
 from online_rlhf.tables import read_parquet
 
 log = logger("score")
@@ -21,10 +21,10 @@ if __name__ == "__main__":
     p.add_argument("--rm", default=None, help="judge model folder (judges reward_model and preference_model)")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=4096, help="tokens of prompt + response; longer ones never enter a pair")
-    p.add_argument("--judge-max-length", type=int, default=None, help="tokens of a pairwise comparison (default: --max-length)")
-    p.add_argument("--dtype", default="float32")
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--max-length", type=int, required=True, help="tokens of prompt + response; longer ones never enter a pair")
+    p.add_argument("--judge-max-length", type=int, required=True, help="tokens the judge reads (a pairwise judge: the whole comparison)")
+    p.add_argument("--dtype", required=True, help="the judge's weights dtype (float32, bfloat16)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output", required=True)
     a = p.parse_args()
@@ -32,21 +32,16 @@ if __name__ == "__main__":
     if a.judge != "oracle" and not a.rm:
         raise SystemExit(f"--rm is required when --judge is {a.judge}")
     gens = read_parquet(a.generations, ("prompt_id", "prompt", "sample_index", "response"))
-    # Shard by prompt, not by row, so all K responses of a prompt are scored by the same job (the pairwise judge's
-    # pivot is one of them).
-    prompt_ids = gens["prompt_id"].unique(maintain_order=True)
-    lo, hi = shard_bounds(len(prompt_ids), a.shards, a.shard)
-    part = gens.filter(pl.col("prompt_id").is_in(prompt_ids.slice(lo, hi - lo).implode())).sort("prompt_id", "sample_index", maintain_order=True)
+    part, n_prompts = shard_by_prompt(gens, a.shards, a.shard)
     prompts, responses = part["prompt"].to_list(), part["response"].to_list()
     rewards = []
     if prompts:
-        judge_length = a.judge_max_length or a.max_length
-        rewards = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, judge_length, a.dtype)
+        rewards = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, a.judge_max_length, a.dtype)
     over = over_length(a.rm if a.judge != "oracle" else None, prompts, responses, a.max_length)
     out = part.with_columns(pl.Series("reward", rewards, dtype=pl.Float64), pl.Series("over_length", over, dtype=pl.Boolean), pl.lit(a.judge).alias("judge"))
     out.write_parquet(a.output, statistics=False)
     bad = sum(not math.isfinite(r) for r in rewards)
     log.info(
         "shard %d/%d: %d responses of %d prompts scored by %s; %d non-finite, %d over %d tokens (both kept out of pairs by build_pairs)",
-        a.shard, a.shards, out.height, hi - lo, a.judge, bad, sum(over), a.max_length,
+        a.shard, a.shards, out.height, n_prompts, a.judge, bad, sum(over), a.max_length,
     )
