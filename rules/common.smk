@@ -190,7 +190,7 @@ def judge_params(kind_of, batch_size=SCORING["batch_size"]):
     """params of a job that runs a judge; kind_of(wildcards) is its kind (reward_model, preference_model, oracle)."""
     return {
         "judge": lambda wc: kind_of(wc),
-        "rm": lambda wc, input: f"--rm {input.rm}" if input.rm else "",
+        "rm": lambda wc, input: f" --rm {input.rm}" if input.rm else "",
         "batch_size": batch_size,
         "max_length": SCORING["max_length"],
         "judge_max_length": lambda wc: judge_max_length(kind_of(wc)),

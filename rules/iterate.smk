@@ -71,7 +71,7 @@ rule generate:
         generations="results/iter{iteration}/generations/{shard}.parquet",
     params:
         **sampler_params(GEN["sampling"], GEN["max_new_tokens"], GEN["batch_size"], seed=lambda wc: config["seed"] + int(wc.iteration)),
-        subset=lambda wc: f"--shard {wc.shard} --shards {len(GEN_SHARDS)}",
+        subset=lambda wc: f" --shard {wc.shard} --shards {len(GEN_SHARDS)}",
     log:
         "results/logs/iter{iteration}/generate/{shard}.log",
     benchmark:
@@ -84,7 +84,7 @@ rule generate:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} {params.subset}"
+        "python scripts/generate.py --model {input.model} --prompts {input.prompts}{params.subset}"
         " --sampling {params.sampling:q}" + DECODING_ARGS + " --output {output.generations} > {log} 2>&1"
 
 
@@ -120,7 +120,7 @@ rule score:
         scored="results/iter{iteration}/rewards/{shard}.parquet",
     params:
         **judge_params(lambda wc: ONLINE_JUDGE),
-        subset=lambda wc: f"--shard {wc.shard} --shards {len(SCORE_SHARDS)}",
+        subset=lambda wc: f" --shard {wc.shard} --shards {len(SCORE_SHARDS)}",
     log:
         "results/logs/iter{iteration}/score/{shard}.log",
     benchmark:
@@ -131,7 +131,7 @@ rule score:
     conda:
         "../envs/training.yaml"
     shell:
-        "python scripts/score.py --generations {input.generations} --judge {params.judge} {params.rm} {params.subset}"
+        "python scripts/score.py --generations {input.generations} --judge {params.judge}{params.rm}{params.subset}"
         " --batch-size {params.batch_size} --max-length {params.max_length} --judge-max-length {params.judge_max_length}"
         " --dtype {params.dtype} --threads {threads} --output {output.scored} > {log} 2>&1"
 

@@ -187,7 +187,7 @@ if LB:
             generations="results/rm/length_bias/samples.parquet",
         params:
             **sampler_params([{"temperature": LB["temperature"], "n": LB["samples"]}], LB["max_new_tokens"], LB["batch_size"], seed=config["seed"]),
-            subset=f"--first {LB['prompts']}",
+            subset=f" --first {LB['prompts']}",
         log:
             "results/logs/length_bias/generate.log",
         benchmark:
