@@ -79,18 +79,26 @@ rule prefetch_benchmark_url:
 if CHAT_BENCH:
 
     rule benchmark_answers:
-        """One policy's greedy answers to every chat benchmark (turn by turn for MT-Bench), in native formats."""
+        """One policy's greedy answers (one per question) to every chat benchmark (turn by turn for MT-Bench), in native
+        formats."""
         input:
             model=lambda wc: policy_dir(wc.model),
             data=sorted({benchmark_data_dir(k, v) for k, v in CHAT_BENCH.items()}),
         output:
             answers=[chat_answers("{model}", b) for b in CHAT_BENCH],
         params:
-            benchmarks=lambda wc: as_json(
-                [{"benchmark": b, "questions": chat_file(b, "questions"), "output": chat_answers(wc.model, b)} for b in CHAT_BENCH]
+            **sampler_params(
+                [{"temperature": 0.0, "n": 1}],
+                BENCH_GEN["max_new_tokens"],
+                BENCH_GEN["batch_size"],
+                seed=config["seed"],
             ),
-            # greedy: one answer per question
-            **sampler_params([{"temperature": 0.0, "n": 1}], BENCH_GEN["max_new_tokens"], BENCH_GEN["batch_size"], seed=config["seed"]),
+            benchmarks=lambda wc: as_json(
+                [
+                    {"benchmark": b, "questions": chat_file(b, "questions"), "output": chat_answers(wc.model, b)}
+                    for b in CHAT_BENCH
+                ]
+            ),
         log:
             "results/logs/eval/{model}/benchmark_answers.log",
         benchmark:
@@ -104,8 +112,7 @@ if CHAT_BENCH:
             "../envs/generation.yaml"
         shell:
             "python scripts/benchmark_answers.py --benchmarks {params.benchmarks:q} --model {input.model}"
-            " --model-name {wildcards.model}" + DECODING_ARGS + " > {log} 2>&1"
-
+            " --model-name {wildcards.model} {params.decoding} --threads {threads} > {log} 2>&1"
 
     rule judge_benchmark:
         """Judge one policy's answers to one chat benchmark and score it (LC win rate, MT-Bench score, Arena-Hard win rate)."""

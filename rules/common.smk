@@ -1,5 +1,6 @@
 # Input functions, path helpers and config checks shared by every stage. No rules here.
 import json
+import shlex
 import sys
 import zlib
 from pathlib import Path
@@ -70,6 +71,7 @@ def training_gpus(rule_name):
 
 # ---- paths -------------------------------------------------------------------------------------------------
 
+
 def base_model_dir():
     spec = config["models"]["base"]
     # The source is part of the path so a synthetic and a Hub model of the same name never share a folder.
@@ -135,7 +137,7 @@ def evaluated_models():
 
 # ---- "sample n responses from a policy" and "score responses with a judge": one definition each --------------
 # Every job that samples a policy (online samples, held-out evaluation, validation, benchmark answers, the
-# length-bias study) takes its decoding settings from sampler_params() and its shell arguments from DECODING_ARGS;
+# length-bias study) takes its decoding arguments from sampler_params();
 # every job that runs a judge on responses (online scoring, held-out evaluation, validation, the length-bias study,
 # the judges' own evaluations) takes its settings from judge_params(). Backend, dtype, stop tokens, a judge's dtype,
 # max length and batch size are computed here and nowhere else (tests/test_dag.py checks the paper's DAG).
@@ -149,26 +151,20 @@ def precision_dtype(precision):
 
 
 def sampler_params(sampling, max_new_tokens, batch_size, seed):
-    """params of a job that samples a policy. Every policy (SFT, offline DPO, the iterates) is sampled in the
-    precision the policies are trained in (dpo.precision) with the online backend and stop tokens."""
+    """params of a job that samples a policy: `sampling` (temperature groups) and `decoding`, the rest of its command
+    line. Every policy (SFT, offline DPO, the iterates) is sampled in the precision the policies are trained in
+    (dpo.precision), with the online backend, tensor-parallel size and stop tokens. seed: a number or a function of
+    the wildcards."""
+    shared = (
+        f"--backend {GEN['backend']} --tensor-parallel-size {GEN['tensor_parallel_size']}"
+        f" --stop-token-ids {shlex.quote(as_json(GEN['stop_token_ids']))} --dtype {precision_dtype(config['dpo']['precision'])}"
+    )
     return {
         "sampling": as_json(sampling),
-        "max_new_tokens": max_new_tokens,
-        "batch_size": batch_size,
-        "backend": GEN["backend"],
-        "tp": GEN["tensor_parallel_size"],
-        "stop": as_json(GEN["stop_token_ids"]),
-        "dtype": precision_dtype(config["dpo"]["precision"]),
-        "seed": seed,
+        "decoding": lambda wc: (
+            f"--max-new-tokens {max_new_tokens} --batch-size {batch_size} {shared} --seed {seed(wc) if callable(seed) else seed}"
+        ),
     }
-
-
-# The decoding part of every sampling job's command line (scripts/generate.py, scripts/benchmark_answers.py).
-DECODING_ARGS = (
-    " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
-    " --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q} --dtype {params.dtype}"
-    " --seed {params.seed} --threads {threads}"
-)
 
 
 def judge_section(kind):
@@ -208,6 +204,7 @@ def judge_resources(rule_name, kind_of):
 
 
 # ---- input functions ---------------------------------------------------------------------------------------
+
 
 def mixture_inputs(wildcards):
     return [clean_table(s) for s in mixture_sources(config["mixtures"][wildcards.mixture])]
@@ -264,7 +261,10 @@ LM_TASKS_HELD_BACK = sorted(set(LM_EVAL_TASKS) - set(LM_TASKS))
 SYNTHETIC_BENCH_FILES = {
     "alpaca_eval": {"questions": "alpaca_eval/alpaca_eval.json"},
     "mt_bench": {"questions": "mt_bench/question.jsonl"},
-    "arena_hard": {"questions": "arena_hard/question.jsonl", "baseline": "arena_hard/model_answer/world_reference.jsonl"},
+    "arena_hard": {
+        "questions": "arena_hard/question.jsonl",
+        "baseline": "arena_hard/model_answer/world_reference.jsonl",
+    },
 }
 
 
@@ -311,15 +311,23 @@ def lm_eval_task_specs(model):
     """The JSON run_lm_eval.py reads: one entry per planned task with its data and output paths."""
     specs = []
     for name, spec in LM_TASKS.items():
-        entry = {"name": name, "num_fewshot": spec["num_fewshot"], "output": f"results/eval/{model}/{name}.json",
-                 "samples": f"results/eval/{model}/{name}/samples.jsonl"}
+        entry = {
+            "name": name,
+            "num_fewshot": spec["num_fewshot"],
+            "output": f"results/eval/{model}/{name}.json",
+            "samples": f"results/eval/{model}/{name}/samples.jsonl",
+        }
         if spec["metric"]:
             entry["metric"] = spec["metric"]
         if spec["source"] == "hub":
-            entry.update(task=spec["task"] if "task" in spec else name, snapshot=f"resources/benchmarks/hub/lm_eval_{name}")
+            entry.update(
+                task=spec["task"] if "task" in spec else name, snapshot=f"resources/benchmarks/hub/lm_eval_{name}"
+            )
         elif spec["source"] == "synthetic":
             template = spec["template"] if "template" in spec else name
-            entry.update(template=template, files={"test": f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl"})
+            entry.update(
+                template=template, files={"test": f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl"}
+            )
         else:
             entry.update(template=spec["template"], files=spec["files"])
         specs.append(entry)
@@ -341,8 +349,18 @@ def lm_eval_data(wildcards):
 
 def hub_benchmarks():
     """Hub snapshots to prefetch: chat benchmarks by name, lm-eval tasks as lm_eval_<task>."""
-    out = {k: {"repo": v["repo"], "revision": v["revision"], "files": v["files"]} for k, v in CHAT_BENCH.items() if v["source"] == "hub"}
-    out.update({f"lm_eval_{k}": {"repo": v["repo"], "revision": v["revision"], "files": ["*"]} for k, v in LM_TASKS.items() if v["source"] == "hub"})
+    out = {
+        k: {"repo": v["repo"], "revision": v["revision"], "files": v["files"]}
+        for k, v in CHAT_BENCH.items()
+        if v["source"] == "hub"
+    }
+    out.update(
+        {
+            f"lm_eval_{k}": {"repo": v["repo"], "revision": v["revision"], "files": ["*"]}
+            for k, v in LM_TASKS.items()
+            if v["source"] == "hub"
+        }
+    )
     return out
 
 

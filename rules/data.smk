@@ -16,7 +16,9 @@ rule prefetch:
     input:
         [f"resources/models/hub/{m}" for m in HUB_MODELS],
         [f"resources/data/hub/{d}" for d in HUB_DATASETS],
-        "resources/benchmarks/hub/reward_bench" if config["reward_bench"] and config["reward_bench"]["source"] == "hub" else [],
+        "resources/benchmarks/hub/reward_bench"
+        if config["reward_bench"] and config["reward_bench"]["source"] == "hub"
+        else [],
         [f"resources/benchmarks/hub/{b}" for b in hub_benchmarks()],
         [f"resources/benchmarks/url/{b}" for b, v in CHAT_BENCH.items() if v["source"] == "url"],
 
@@ -93,7 +95,9 @@ rule synthesize_dataset:
         format=lambda wc: SYNTHETIC[wc.dataset]["format"],
         rows=lambda wc: SYNTHETIC[wc.dataset]["synthetic"]["rows"],
         role=lambda wc: (
-            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}" if SYNTHETIC[wc.dataset]["synthetic"]["role"] else ""
+            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}"
+            if SYNTHETIC[wc.dataset]["synthetic"]["role"]
+            else ""
         ),
         accuracy=lambda wc: (
             f"--accuracy {SYNTHETIC[wc.dataset]['synthetic']['accuracy']}"
@@ -152,7 +156,9 @@ rule build_mixture:
     params:
         spec=lambda wc: as_json(config["mixtures"][wc.mixture]),
         # name=path, so the script never depends on the order of the spec's keys
-        pairs=lambda wc, input: " ".join(f"{n}={p}" for n, p in zip(mixture_sources(config["mixtures"][wc.mixture]), input.pairs)),
+        pairs=lambda wc, input: " ".join(
+            f"{n}={p}" for n, p in zip(mixture_sources(config["mixtures"][wc.mixture]), input.pairs)
+        ),
     log:
         "results/logs/build_mixture/{mixture}.log",
     threads: 1

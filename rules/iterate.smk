@@ -25,9 +25,9 @@ rule train_offline_dpo:
         "results/benchmarks/train_offline_dpo.tsv"
     threads: compute("train_offline_dpo", "threads")
     resources:
+        **training_gpus("train_offline_dpo"),
         mem_mb=compute("train_offline_dpo", "mem_mb"),
         runtime=compute("train_offline_dpo", "runtime"),
-        **training_gpus("train_offline_dpo"),
         nodes=compute("train_offline_dpo", "nodes"),
     conda:
         "../envs/training.yaml"
@@ -70,7 +70,12 @@ rule generate:
     output:
         generations="results/iter{iteration}/generations/{shard}.parquet",
     params:
-        **sampler_params(GEN["sampling"], GEN["max_new_tokens"], GEN["batch_size"], seed=lambda wc: config["seed"] + int(wc.iteration)),
+        **sampler_params(
+            GEN["sampling"],
+            GEN["max_new_tokens"],
+            GEN["batch_size"],
+            seed=lambda wc: config["seed"] + int(wc.iteration),
+        ),
         subset=lambda wc: f" --shard {wc.shard} --shards {len(GEN_SHARDS)}",
     log:
         "results/logs/iter{iteration}/generate/{shard}.log",
@@ -85,7 +90,7 @@ rule generate:
         "../envs/generation.yaml"
     shell:
         "python scripts/generate.py --model {input.model} --prompts {input.prompts}{params.subset}"
-        " --sampling {params.sampling:q}" + DECODING_ARGS + " --output {output.generations} > {log} 2>&1"
+        " --sampling {params.sampling:q} {params.decoding} --threads {threads} --output {output.generations} > {log} 2>&1"
 
 
 rule gather_generations:
@@ -203,9 +208,9 @@ rule train_dpo:
         "results/benchmarks/iter{iteration}/train_dpo.tsv"
     threads: compute("train_dpo", "threads")
     resources:
+        **training_gpus("train_dpo"),
         mem_mb=compute("train_dpo", "mem_mb"),
         runtime=compute("train_dpo", "runtime"),
-        **training_gpus("train_dpo"),
         nodes=compute("train_dpo", "nodes"),
     conda:
         "../envs/training.yaml"

@@ -1,11 +1,13 @@
 # Stage 3-4 of the paper beside the BT model: the pairwise preference model, and the studies of every judge:
 # RewardBench-style accuracy (Table 1) and length bias on SFT samples (Figure 3).
-import shlex
 
 RB = config["reward_bench"]
 LB = config["length_bias"]
 # The oracle joins the length-bias study where it exists (the made-up world): the ground truth's own length bias.
-LB_JUDGES = {**JUDGES, **({"oracle": "oracle"} if DATASETS[config["evaluation"]["prompts"]]["source"] == "synthetic" else {})}
+LB_JUDGES = {
+    **JUDGES,
+    **({"oracle": "oracle"} if DATASETS[config["evaluation"]["prompts"]]["source"] == "synthetic" else {}),
+}
 
 
 EXTERNAL_RM = config["models"]["reward"] if "reward" in config["models"] else None
@@ -121,7 +123,11 @@ if RB:
 
     rule build_reward_bench:
         input:
-            data={"hub": "resources/benchmarks/hub/reward_bench", "local": RB["path"] if RB["source"] == "local" else [], "synthetic": []}[RB["source"]],
+            data={
+                "hub": "resources/benchmarks/hub/reward_bench",
+                "local": RB["path"] if RB["source"] == "local" else [],
+                "synthetic": [],
+            }[RB["source"]],
         output:
             table="results/data/reward_bench.parquet",
         params:
@@ -186,7 +192,12 @@ if LB:
         output:
             generations="results/rm/length_bias/samples.parquet",
         params:
-            **sampler_params([{"temperature": LB["temperature"], "n": LB["samples"]}], LB["max_new_tokens"], LB["batch_size"], seed=config["seed"]),
+            **sampler_params(
+                [{"temperature": LB["temperature"], "n": LB["samples"]}],
+                LB["max_new_tokens"],
+                LB["batch_size"],
+                seed=config["seed"],
+            ),
             subset=f" --first {LB['prompts']}",
         log:
             "results/logs/length_bias/generate.log",

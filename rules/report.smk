@@ -15,7 +15,9 @@ rule report:
         mixture_stats=f"results/data/mixtures/{config['reward_model']['mixture']}.json",
         benchmarks=benchmark_outputs(),
         # Table 5 reads the mixture-statistics stage's files only where this workflow has that stage.
-        table5_stats=lambda wc: [f for f in (f"results/data/stats/{m}.json" for m in config["mixtures"]) if produced_by_workflow(f)],
+        table5_stats=lambda wc: [
+            f for f in (f"results/data/stats/{m}.json" for m in config["mixtures"]) if produced_by_workflow(f)
+        ],
         compare=[c["summary"] for c in config["report"]["compare"]],
         judges="results/rm/judges.json",
         length_bias_plots=[f"results/rm/length_bias/{n}.png" for n in LB_JUDGES] if LB else [],
@@ -23,11 +25,17 @@ rule report:
     output:
         json=report("results/report/summary.json", caption="../report/summary.rst", category="Report"),
         markdown=report("results/report/summary.md", caption="../report/summary.rst", category="Report"),
-        plot=report("results/report/reward_vs_iteration.png", caption="../report/reward_vs_iteration.rst", category="Report"),
+        plot=report(
+            "results/report/reward_vs_iteration.png", caption="../report/reward_vs_iteration.rst", category="Report"
+        ),
         tables_rst="results/report/tables.rst",
         tables_html=report("results/report/tables.html", caption="../report/paper_tables.rst", category="Report"),
         benchmark_plot=(
-            report("results/report/benchmarks_vs_iteration.png", caption="../report/benchmarks_vs_iteration.rst", category="Report")
+            report(
+                "results/report/benchmarks_vs_iteration.png",
+                caption="../report/benchmarks_vs_iteration.rst",
+                category="Report",
+            )
             if benchmark_names()
             else []
         ),
@@ -45,7 +53,9 @@ rule report:
             }
         ),
         benchmark_plot=lambda wc, output: f"--benchmark-plot {output.benchmark_plot}" if output.benchmark_plot else "",
-        length_bias=lambda wc, input: f"--length-bias-plots {' '.join(input.length_bias_plots)}" if input.length_bias_plots else "",
+        length_bias=lambda wc, input: (
+            f"--length-bias-plots {' '.join(input.length_bias_plots)}" if input.length_bias_plots else ""
+        ),
         selection=lambda wc, input: f"--selection {input.selection}" if input.selection else "",
     log:
         "results/logs/report.log",

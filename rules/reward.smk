@@ -21,9 +21,9 @@ rule train_reward_model:
         "results/benchmarks/train_reward_model/{rm}.tsv"
     threads: compute("train_reward_model", "threads")
     resources:
+        **training_gpus("train_reward_model"),
         mem_mb=compute("train_reward_model", "mem_mb"),
         runtime=compute("train_reward_model", "runtime"),
-        **training_gpus("train_reward_model"),
         nodes=compute("train_reward_model", "nodes"),
     conda:
         "../envs/training.yaml"

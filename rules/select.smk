@@ -34,7 +34,9 @@ use rule generate as generate_validation with:
         generations="results/selection/{model}/generations.parquet",
     params:
         # One seed for every candidate, so they are compared on the same sampling streams.
-        **sampler_params(SELECTION["sampling"], SELECTION["max_new_tokens"], SELECTION["batch_size"], seed=config["seed"]),
+        **sampler_params(
+            SELECTION["sampling"], SELECTION["max_new_tokens"], SELECTION["batch_size"], seed=config["seed"]
+        ),
         subset="",
     log:
         "results/logs/selection/{model}/generate.log",

@@ -18,9 +18,9 @@ rule train_sft:
         "results/benchmarks/train_sft.tsv"
     threads: compute("train_sft", "threads")
     resources:
+        **training_gpus("train_sft"),
         mem_mb=compute("train_sft", "mem_mb"),
         runtime=compute("train_sft", "runtime"),
-        **training_gpus("train_sft"),
         nodes=compute("train_sft", "nodes"),
     conda:
         "../envs/training.yaml"
