@@ -41,3 +41,12 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=None)
+
+
+def add_judge_args(p: argparse.ArgumentParser) -> None:
+    """How every judging script runs its judge model (online scoring, held-out evaluation, RewardBench): the rules
+    pass all of them (rules/common.smk judge_params), so no script falls back to a default of its own."""
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--max-length", type=int, required=True, help="tokens the judge reads (score.py: longer responses are flagged over_length)")
+    p.add_argument("--dtype", required=True, choices=["float32", "bfloat16", "float16"], help="the judge's weights dtype")
+    p.add_argument("--threads", type=int, default=None)

@@ -31,9 +31,7 @@ if SYNTHETIC_BENCH_NEEDED:
             "results/logs/synthesize_benchmarks.log",
         threads: 1
         resources:
-            mem_mb=compute("synthesize_dataset", "mem_mb"),
-            runtime=compute("synthesize_dataset", "runtime"),
-            gpu=0,
+            **rule_resources("synthesize_dataset", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
@@ -105,9 +103,7 @@ if CHAT_BENCH:
             "results/benchmarks/eval/{model}/benchmark_answers.tsv"
         threads: compute("generate", "threads")
         resources:
-            mem_mb=compute("generate", "mem_mb"),
-            runtime=compute("generate", "runtime"),
-            gpu=compute("generate", "gpu"),
+            **rule_resources("generate"),
         conda:
             "../envs/generation.yaml"
         shell:
@@ -189,9 +185,7 @@ if LM_TASKS:
             "results/benchmarks/eval/{model}/lm_eval.tsv"
         threads: compute("lm_eval", "threads")
         resources:
-            mem_mb=compute("lm_eval", "mem_mb"),
-            runtime=compute("lm_eval", "runtime"),
-            gpu=compute("lm_eval", "gpu"),
+            **rule_resources("lm_eval"),
         conda:
             "../envs/evaluation.yaml"
         shell:

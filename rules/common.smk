@@ -64,9 +64,24 @@ def launcher(section):
         raise WorkflowError(str(err)) from None
 
 
-def training_gpus(rule_name):
-    """GPU resources of a training job: `gpu`, or per-node GRES and one task per node for a multi-node job."""
-    return gpu_resources(compute(rule_name, "gpu"), compute(rule_name, "nodes"))
+def rule_resources(rule_name, gpu=True):
+    """resources of a one-node job from compute (memory, minutes, GPUs; gpu=False: a CPU-only step)."""
+    return {
+        "mem_mb": compute(rule_name, "mem_mb"),
+        "runtime": compute(rule_name, "runtime"),
+        "gpu": compute(rule_name, "gpu") if gpu else 0,
+    }
+
+
+def training_resources(rule_name):
+    """resources of a training job: memory, minutes, nodes, and `gpu`, or per-node GRES and one task per node for a
+    multi-node job."""
+    return {
+        "mem_mb": compute(rule_name, "mem_mb"),
+        "runtime": compute(rule_name, "runtime"),
+        **gpu_resources(compute(rule_name, "gpu"), compute(rule_name, "nodes")),
+        "nodes": compute(rule_name, "nodes"),
+    }
 
 
 # ---- paths -------------------------------------------------------------------------------------------------
@@ -196,11 +211,7 @@ def judge_params(kind_of, batch_size=SCORING["batch_size"]):
 
 def judge_resources(rule_name, kind_of):
     """resources of a judging job: no GPU for the oracle."""
-    return {
-        "mem_mb": compute(rule_name, "mem_mb"),
-        "runtime": compute(rule_name, "runtime"),
-        "gpu": lambda wc: compute(rule_name, "gpu") if kind_of(wc) != "oracle" else 0,
-    }
+    return {**rule_resources(rule_name), "gpu": lambda wc: compute(rule_name, "gpu") if kind_of(wc) != "oracle" else 0}
 
 
 # ---- input functions ---------------------------------------------------------------------------------------

@@ -37,9 +37,7 @@ if config["models"]["base"]["source"] == "synthetic":
             "results/logs/build_base_model.log",
         threads: 1
         resources:
-            mem_mb=compute("build_base_model", "mem_mb"),
-            runtime=compute("build_base_model", "runtime"),
-            gpu=0,
+            **rule_resources("build_base_model", gpu=False),
         conda:
             "../envs/training.yaml"
         shell:
@@ -111,9 +109,7 @@ rule synthesize_dataset:
         "results/logs/synthesize_dataset/{dataset}.log",
     threads: 1
     resources:
-        mem_mb=compute("synthesize_dataset", "mem_mb"),
-        runtime=compute("synthesize_dataset", "runtime"),
-        gpu=0,
+        **rule_resources("synthesize_dataset", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -137,9 +133,7 @@ rule normalize_dataset:
         "results/logs/normalize_dataset/{kind}/{dataset}.log",
     threads: 1
     resources:
-        mem_mb=compute("normalize_dataset", "mem_mb"),
-        runtime=compute("normalize_dataset", "runtime"),
-        gpu=0,
+        **rule_resources("normalize_dataset", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -163,9 +157,7 @@ rule build_mixture:
         "results/logs/build_mixture/{mixture}.log",
     threads: 1
     resources:
-        mem_mb=compute("build_mixture", "mem_mb"),
-        runtime=compute("build_mixture", "runtime"),
-        gpu=0,
+        **rule_resources("build_mixture", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -187,9 +179,7 @@ rule mixture_stats:
         "results/logs/mixture_stats/{mixture}.log",
     threads: 1
     resources:
-        mem_mb=compute("mixture_stats", "mem_mb"),
-        runtime=compute("mixture_stats", "runtime"),
-        gpu=0,
+        **rule_resources("mixture_stats", gpu=False),
     conda:
         "../envs/training.yaml"
     shell:

@@ -55,9 +55,7 @@ rule evaluate_policy:
         "results/logs/eval/{model}/evaluate.log",
     threads: 1
     resources:
-        mem_mb=compute("evaluate_policy", "mem_mb"),
-        runtime=compute("evaluate_policy", "runtime"),
-        gpu=0,
+        **rule_resources("evaluate_policy", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:

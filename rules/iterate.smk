@@ -1,40 +1,9 @@
-# Stage 4: the offline DPO baseline and the online loop. Iteration t (a wildcard): prompts -> S generation shards
+# Stage 4: the online loop and the offline DPO baseline. Iteration t (a wildcard): prompts -> S generation shards
 # -> gather (K checked) -> S scoring shards -> gather -> pairs -> DPO from pi_{t-1} against the configured reference.
 
 ONLINE = config["online"]
 K = responses_per_prompt(GEN["sampling"])
 ONLINE_JUDGE = SCORING["judge"]
-
-
-rule train_offline_dpo:
-    """Vanilla DPO on a fixed preference dataset (Nectar in the paper), from and against the SFT model."""
-    input:
-        init=policy_dir("sft"),
-        ref=policy_dir("sft"),
-        pairs=clean_table(config["offline_dpo"]["dataset"]),
-    output:
-        model=directory(policy_dir("offline_dpo")),
-        metrics="results/offline_dpo/train_metrics.json",
-    params:
-        launcher=launcher("offline_dpo"),
-        hparams=training_hparams("offline_dpo"),
-        seed=config["seed"],
-    log:
-        "results/logs/train_offline_dpo.log",
-    benchmark:
-        "results/benchmarks/train_offline_dpo.tsv"
-    threads: compute("train_offline_dpo", "threads")
-    resources:
-        **training_gpus("train_offline_dpo"),
-        mem_mb=compute("train_offline_dpo", "mem_mb"),
-        runtime=compute("train_offline_dpo", "runtime"),
-        nodes=compute("train_offline_dpo", "nodes"),
-    conda:
-        "../envs/training.yaml"
-    shell:
-        "{params.launcher} scripts/train_dpo.py --init {input.init} --ref {input.ref} --pairs {input.pairs}"
-        " --hparams {params.hparams:q} --seed {params.seed} --threads {threads}"
-        " --output {output.model} --metrics {output.metrics} > {log} 2>&1"
 
 
 rule select_prompts:
@@ -43,6 +12,7 @@ rule select_prompts:
     output:
         prompts="results/iter{iteration}/prompts.parquet",
     params:
+        iteration=lambda wc: wc.iteration,
         per_iteration=ONLINE["prompts_per_iteration"],
         validation=VALIDATION_PROMPTS,
         seed=config["seed"],
@@ -50,13 +20,11 @@ rule select_prompts:
         "results/logs/iter{iteration}/select_prompts.log",
     threads: 1
     resources:
-        mem_mb=compute("select_prompts", "mem_mb"),
-        runtime=compute("select_prompts", "runtime"),
-        gpu=0,
+        **rule_resources("select_prompts", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
-        "python scripts/select_prompts.py --pool {input.pool} --iteration {wildcards.iteration}"
+        "python scripts/select_prompts.py --pool {input.pool} --iteration {params.iteration}"
         " --per-iteration {params.per_iteration} --validation {params.validation} --seed {params.seed}"
         " --output {output.prompts} > {log} 2>&1"
 
@@ -83,9 +51,7 @@ rule generate:
         "results/benchmarks/iter{iteration}/generate/{shard}.tsv"
     threads: compute("generate", "threads")
     resources:
-        mem_mb=compute("generate", "mem_mb"),
-        runtime=compute("generate", "runtime"),
-        gpu=compute("generate", "gpu"),
+        **rule_resources("generate"),
     conda:
         "../envs/generation.yaml"
     shell:
@@ -105,9 +71,7 @@ rule gather_generations:
         "results/logs/iter{iteration}/gather_generations.log",
     threads: 1
     resources:
-        mem_mb=compute("gather", "mem_mb"),
-        runtime=compute("gather", "runtime"),
-        gpu=0,
+        **rule_resources("gather", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -153,9 +117,7 @@ rule gather_rewards:
         "results/logs/iter{iteration}/gather_rewards.log",
     threads: 1
     resources:
-        mem_mb=compute("gather", "mem_mb"),
-        runtime=compute("gather", "runtime"),
-        gpu=0,
+        **rule_resources("gather", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -178,9 +140,7 @@ rule build_pairs:
         "results/logs/iter{iteration}/build_pairs.log",
     threads: 1
     resources:
-        mem_mb=compute("build_pairs", "mem_mb"),
-        runtime=compute("build_pairs", "runtime"),
-        gpu=0,
+        **rule_resources("build_pairs", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -190,7 +150,8 @@ rule build_pairs:
 
 
 rule train_dpo:
-    """Iteration t's policy: DPO from pi_{t-1} (online.init) against pi_0 = SFT (online.reference)."""
+    """Iteration t's policy: DPO from pi_{t-1} (online.init) against pi_0 = SFT (online.reference). The offline
+    baseline is the same trainer on a fixed dataset (`use rule train_dpo as train_offline_dpo`)."""
     input:
         init=dpo_init,
         ref=dpo_reference,
@@ -208,13 +169,31 @@ rule train_dpo:
         "results/benchmarks/iter{iteration}/train_dpo.tsv"
     threads: compute("train_dpo", "threads")
     resources:
-        **training_gpus("train_dpo"),
-        mem_mb=compute("train_dpo", "mem_mb"),
-        runtime=compute("train_dpo", "runtime"),
-        nodes=compute("train_dpo", "nodes"),
+        **training_resources("train_dpo"),
     conda:
         "../envs/training.yaml"
     shell:
         "{params.launcher} scripts/train_dpo.py --init {input.init} --ref {input.ref} --pairs {input.pairs}"
         " --hparams {params.hparams:q} --seed {params.seed} --threads {threads}"
         " --output {output.model} --metrics {output.metrics} > {log} 2>&1"
+
+
+use rule train_dpo as train_offline_dpo with:
+    input:
+        init=policy_dir("sft"),
+        ref=policy_dir("sft"),
+        pairs=clean_table(config["offline_dpo"]["dataset"]),
+    output:
+        model=directory(policy_dir("offline_dpo")),
+        metrics="results/offline_dpo/train_metrics.json",
+    params:
+        launcher=launcher("offline_dpo"),
+        hparams=training_hparams("offline_dpo"),
+        seed=config["seed"],
+    log:
+        "results/logs/train_offline_dpo.log",
+    benchmark:
+        "results/benchmarks/train_offline_dpo.tsv"
+    threads: compute("train_offline_dpo", "threads")
+    resources:
+        **training_resources("train_offline_dpo"),

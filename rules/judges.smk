@@ -28,9 +28,7 @@ if EXTERNAL_RM:
             "results/logs/adopt_reward_model.log",
         threads: 1
         resources:
-            mem_mb=compute("adopt_reward_model", "mem_mb"),
-            runtime=compute("adopt_reward_model", "runtime"),
-            gpu=0,
+            **rule_resources("adopt_reward_model", gpu=False),
         conda:
             "../envs/training.yaml"
         shell:
@@ -58,10 +56,7 @@ if PM:
             f"results/benchmarks/train_preference_model/{PM['name']}.tsv"
         threads: compute("train_preference_model", "threads")
         resources:
-            mem_mb=compute("train_preference_model", "mem_mb"),
-            runtime=compute("train_preference_model", "runtime"),
-            gpu=compute("train_preference_model", "gpu"),
-            nodes=compute("train_preference_model", "nodes"),
+            **training_resources("train_preference_model"),
         conda:
             "../envs/training.yaml"
         shell:
@@ -69,12 +64,12 @@ if PM:
             " --hparams {params.hparams:q} --seed {params.seed} --threads {threads}"
             " --output {output.model} --metrics {output.metrics} > {log} 2>&1"
 
-    rule evaluate_preference_model:
-        """Held-out accuracy of the pairwise model on the BT model's held-out pairs, both orders averaged."""
+    use rule evaluate_reward_model as evaluate_preference_model with:
         input:
             rm=judge_dir(PM["name"]),
             pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"]["heldout"] else [],
         output:
+            # held-out accuracy of the pairwise model on the BT model's held-out pairs, both orders averaged
             metrics=report(
                 f"results/rm/{PM['name']}/heldout.json",
                 caption="../report/pm_heldout.rst",
@@ -84,17 +79,6 @@ if PM:
             **judge_params(lambda wc: "preference_model"),
         log:
             f"results/logs/evaluate_preference_model/{PM['name']}.log",
-        threads: compute("evaluate_reward_model", "threads")
-        resources:
-            mem_mb=compute("evaluate_reward_model", "mem_mb"),
-            runtime=compute("evaluate_reward_model", "runtime"),
-            gpu=compute("evaluate_reward_model", "gpu"),
-        conda:
-            "../envs/training.yaml"
-        shell:
-            "python scripts/evaluate_reward_model.py --kind preference_model --rm {input.rm} --pairs {input.pairs}"
-            " --batch-size {params.batch_size} --max-length {params.judge_max_length} --dtype {params.dtype}"
-            " --threads {threads} --output {output.metrics} > {log} 2>&1"
 
 
 if RB and RB["source"] == "hub":
@@ -141,9 +125,7 @@ if RB:
             "results/logs/build_reward_bench.log",
         threads: 1
         resources:
-            mem_mb=compute("build_reward_bench", "mem_mb"),
-            runtime=compute("build_reward_bench", "runtime"),
-            gpu=0,
+            **rule_resources("build_reward_bench", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
@@ -172,9 +154,7 @@ if RB:
             "results/benchmarks/reward_bench/{judge}.tsv"
         threads: compute("evaluate_reward_model", "threads")
         resources:
-            mem_mb=compute("evaluate_reward_model", "mem_mb"),
-            runtime=compute("evaluate_reward_model", "runtime"),
-            gpu=compute("evaluate_reward_model", "gpu"),
+            **rule_resources("evaluate_reward_model"),
         conda:
             "../envs/training.yaml"
         shell:
@@ -245,9 +225,7 @@ if LB:
             "results/logs/length_bias/{judge}/summary.log",
         threads: 1
         resources:
-            mem_mb=compute("length_bias", "mem_mb"),
-            runtime=compute("length_bias", "runtime"),
-            gpu=0,
+            **rule_resources("length_bias", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
@@ -268,9 +246,7 @@ rule compare_judges:
         "results/logs/compare_judges.log",
     threads: 1
     resources:
-        mem_mb=compute("compare_judges", "mem_mb"),
-        runtime=compute("compare_judges", "runtime"),
-        gpu=0,
+        **rule_resources("compare_judges", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:

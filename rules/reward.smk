@@ -21,10 +21,7 @@ rule train_reward_model:
         "results/benchmarks/train_reward_model/{rm}.tsv"
     threads: compute("train_reward_model", "threads")
     resources:
-        **training_gpus("train_reward_model"),
-        mem_mb=compute("train_reward_model", "mem_mb"),
-        runtime=compute("train_reward_model", "runtime"),
-        nodes=compute("train_reward_model", "nodes"),
+        **training_resources("train_reward_model"),
     conda:
         "../envs/training.yaml"
     shell:
@@ -51,12 +48,10 @@ rule evaluate_reward_model:
         "results/logs/evaluate_reward_model/{rm}.log",
     threads: compute("evaluate_reward_model", "threads")
     resources:
-        mem_mb=compute("evaluate_reward_model", "mem_mb"),
-        runtime=compute("evaluate_reward_model", "runtime"),
-        gpu=compute("evaluate_reward_model", "gpu"),
+        **rule_resources("evaluate_reward_model"),
     conda:
         "../envs/training.yaml"
     shell:
-        "python scripts/evaluate_reward_model.py --rm {input.rm} --pairs {input.pairs} --batch-size {params.batch_size}"
+        "python scripts/evaluate_reward_model.py --kind {params.judge} --rm {input.rm} --pairs {input.pairs} --batch-size {params.batch_size}"
         " --max-length {params.judge_max_length} --dtype {params.dtype} --threads {threads} --output {output.metrics}"
         " > {log} 2>&1"

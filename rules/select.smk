@@ -3,27 +3,16 @@
 # samples them, the configured judge scores the samples, and the highest mean reward becomes results/final/policy.
 
 
-rule select_validation_prompts:
-    input:
-        pool=clean_table(ONLINE["prompt_pool"]),
+use rule select_prompts as select_validation_prompts with:
     output:
         prompts="results/selection/validation_prompts.parquet",
     params:
-        validation=VALIDATION_PROMPTS,
+        iteration=0,
         per_iteration=ONLINE["prompts_per_iteration"],
+        validation=VALIDATION_PROMPTS,
         seed=config["seed"],
     log:
         "results/logs/selection/select_validation_prompts.log",
-    threads: 1
-    resources:
-        mem_mb=compute("select_prompts", "mem_mb"),
-        runtime=compute("select_prompts", "runtime"),
-        gpu=0,
-    conda:
-        "../envs/data.yaml"
-    shell:
-        "python scripts/select_prompts.py --pool {input.pool} --iteration 0 --validation {params.validation}"
-        " --per-iteration {params.per_iteration} --seed {params.seed} --output {output.prompts} > {log} 2>&1"
 
 
 use rule generate as generate_validation with:
@@ -75,9 +64,7 @@ rule select_best_iterate:
         "results/logs/selection/select_best_iterate.log",
     threads: 1
     resources:
-        mem_mb=compute("select_prompts", "mem_mb"),
-        runtime=compute("select_prompts", "runtime"),
-        gpu=0,
+        **rule_resources("select_prompts", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:

@@ -18,10 +18,7 @@ rule train_sft:
         "results/benchmarks/train_sft.tsv"
     threads: compute("train_sft", "threads")
     resources:
-        **training_gpus("train_sft"),
-        mem_mb=compute("train_sft", "mem_mb"),
-        runtime=compute("train_sft", "runtime"),
-        nodes=compute("train_sft", "nodes"),
+        **training_resources("train_sft"),
     conda:
         "../envs/training.yaml"
     shell:

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
+from online_rlhf.cli import add_judge_args, logger, parser
 from online_rlhf.judges import JUDGE_KINDS, accuracy, pair_margins
 from online_rlhf.modeling import seed_everything
 from online_rlhf.tables import read_parquet, write_json
@@ -18,10 +18,7 @@ if __name__ == "__main__":
     p.add_argument("--rm", required=True)
     p.add_argument("--kind", choices=JUDGE_KINDS, default="reward_model")
     p.add_argument("--pairs", required=True)
-    p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument("--max-length", type=int, required=True, help="tokens the judge reads")
-    p.add_argument("--dtype", required=True, help="the judge's weights dtype (float32, bfloat16)")
-    p.add_argument("--threads", type=int, default=None)
+    add_judge_args(p)
     p.add_argument("--output", required=True)
     a = p.parse_args()
     seed_everything(0, a.threads)

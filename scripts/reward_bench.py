@@ -6,7 +6,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
+from online_rlhf.cli import add_judge_args, logger, parser
 from online_rlhf.judges import JUDGE_KINDS, outcome, pair_margins
 from online_rlhf.modeling import seed_everything
 from online_rlhf.reward_bench import markdown_table, summarise
@@ -20,10 +20,7 @@ if __name__ == "__main__":
     p.add_argument("--kind", choices=JUDGE_KINDS, required=True)
     p.add_argument("--model", default=None, help="judge model folder (not for the oracle)")
     p.add_argument("--name", required=True, help="the judge's name in the tables")
-    p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument("--max-length", type=int, required=True, help="tokens the judge reads")
-    p.add_argument("--dtype", required=True, help="the judge's weights dtype (float32, bfloat16)")
-    p.add_argument("--threads", type=int, default=None)
+    add_judge_args(p)
     p.add_argument("--output", required=True)
     p.add_argument("--table", required=True)
     a = p.parse_args()

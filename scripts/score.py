@@ -6,7 +6,7 @@ import math
 import _bootstrap  # noqa: F401
 import polars as pl
 
-from online_rlhf.cli import logger, parser
+from online_rlhf.cli import add_judge_args, logger, parser
 from online_rlhf.judges import JUDGE_KINDS, over_length, score_responses
 from online_rlhf.modeling import seed_everything
 from online_rlhf.sharding import shard_by_prompt
@@ -21,11 +21,8 @@ if __name__ == "__main__":
     p.add_argument("--rm", default=None, help="judge model folder (judges reward_model and preference_model)")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--batch-size", type=int, required=True)
-    p.add_argument("--max-length", type=int, required=True, help="tokens of prompt + response; longer ones never enter a pair")
+    add_judge_args(p)
     p.add_argument("--judge-max-length", type=int, required=True, help="tokens the judge reads (a pairwise judge: the whole comparison)")
-    p.add_argument("--dtype", required=True, help="the judge's weights dtype (float32, bfloat16)")
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output", required=True)
     a = p.parse_args()
     seed_everything(0, a.threads)
