@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.modeling import build_base_model, build_tokenizer
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.train.models import build_base_model, build_tokenizer
 
 log = logger("build_base_model")
 

@@ -3,9 +3,17 @@ responses are dropped, counted and written out."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.pairing import DROP_SCHEMA, PAIR_RULES, PAIR_SCHEMA, build_pairs, pair_rows, pair_stats, prompt_groups
-from online_rlhf.tables import read_parquet, write_json, write_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json, write_parquet
+from online_rlhf.online.pairing import (
+    DROP_SCHEMA,
+    PAIR_RULES,
+    PAIR_SCHEMA,
+    build_pairs,
+    pair_rows,
+    pair_stats,
+    prompt_groups,
+)
 
 log = logger("build_pairs")
 

@@ -62,7 +62,7 @@ def test_validation_fills_defaults_and_derived_defaults(root):
 
 def test_defaults_reach_the_trainer_as_its_own_fallbacks_would(tmp_path):
     """The training keys' schema defaults are the values the trainers assumed when a key was absent."""
-    from online_rlhf.training import common_args
+    from online_rlhf.train.trainers import common_args
 
     minimal = {"epochs": 1, "learning_rate": 1e-3, "global_batch_size": 4, "per_device_batch_size": 4, "max_length": 32}
     schema_defaults = {k: v for k, v in load_schema()["$defs"]["training"]["properties"].items() if "default" in v}

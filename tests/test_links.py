@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from online_rlhf.selection import link_model
-from online_rlhf.tables import link_or_copy
+from online_rlhf.core.tables import link_or_copy
+from online_rlhf.online.selection import link_model
 
 
 def model_folder(path):

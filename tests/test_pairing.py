@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from online_rlhf.pairing import build_pairs, penalised, select_pair
+from online_rlhf.online.pairing import build_pairs, penalised, select_pair
 
 
 def responses(*rewards, texts=None, over=()):
@@ -69,7 +69,7 @@ def test_unknown_rule_is_an_error():
 def rewards_table():
     import polars as pl
 
-    from online_rlhf.tables import CHAT
+    from online_rlhf.core.tables import CHAT
 
     prompt = [{"role": "user", "content": "abcd"}]
     rows = [
@@ -86,7 +86,7 @@ def rewards_table():
 
 
 def test_prompt_groups_pair_rows_and_pair_stats_describe_one_iteration():
-    from online_rlhf.pairing import pair_rows, pair_stats, prompt_groups
+    from online_rlhf.online.pairing import pair_rows, pair_stats, prompt_groups
 
     table = rewards_table()
     groups = prompt_groups(table)
@@ -106,7 +106,7 @@ def test_prompt_groups_pair_rows_and_pair_stats_describe_one_iteration():
 
 
 def test_pair_stats_of_nothing_are_none_not_errors():
-    from online_rlhf.pairing import pair_stats
+    from online_rlhf.online.pairing import pair_stats
 
     stats = pair_stats(rewards_table().head(0), [], [], 1, "best_worst", 0.0)
     assert stats["pairs"] == 0 and stats["mean_reward"] is None and stats["mean_chosen_chars"] is None

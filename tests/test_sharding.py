@@ -2,8 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from online_rlhf.sharding import shard_bounds, shard_names
-from online_rlhf.shards_check import check_complete
+from online_rlhf.core.sharding import check_complete, shard_bounds, shard_names
 
 
 @given(st.integers(0, 5000), st.integers(1, 300))
@@ -59,7 +58,7 @@ def test_gather_rejects_duplicate_samples():
 def test_shard_by_prompt_keeps_every_prompts_responses_together_and_tiles_the_prompts():
     import polars as pl
 
-    from online_rlhf.sharding import shard_by_prompt
+    from online_rlhf.core.sharding import shard_by_prompt
 
     # 7 prompts with 3 responses each, rows interleaved and out of sample order
     rows = [{"prompt_id": f"p{i}", "sample_index": s} for s in (2, 0, 1) for i in (3, 1, 4, 0, 5, 9, 2)]
