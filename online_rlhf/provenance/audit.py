@@ -21,8 +21,11 @@ from typing import Any
 # Every other rule is a pure function of its inputs on any hardware and must always reproduce exactly.
 GPU_NONDETERMINISTIC_RULES = frozenset(
     {
-        "train_sft", "train_reward_model", "train_offline_dpo", "train_dpo",
-        "generate", "generate_eval", "score", "judge_eval", "evaluate_reward_model",
+        "train_sft", "train_reward_model", "train_offline_dpo", "train_dpo", "train_preference_model",
+        # every job that samples a policy or runs a judge model (rules/common.smk: one definition each)
+        "generate", "generate_eval", "generate_validation", "length_bias_samples", "benchmark_answers",
+        "score", "judge_eval", "judge_validation", "length_bias_score",
+        "evaluate_reward_model", "evaluate_preference_model", "reward_bench",
     }
 )
 MODES = ("exact", "tolerance")
