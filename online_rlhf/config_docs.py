@@ -26,6 +26,8 @@ def resolve(node: dict, root: dict) -> dict:
     target = resolve(target, root)
     own = {k: v for k, v in node.items() if k != "$ref"}
     merged = {**target, **own}
+    if "required" in own and "required" in target:  # both apply (JSON Schema checks the $ref and its siblings)
+        merged["required"] = [*target["required"], *(k for k in own["required"] if k not in target["required"])]
     if "properties" in own and "properties" in target:  # e.g. compute.default: the resources' keys with defaults
         props = dict(target["properties"])
         for name, sub in own["properties"].items():

@@ -28,7 +28,10 @@ if __name__ == "__main__":
     p.add_argument("--drops", required=True)
     p.add_argument("--stats", required=True)
     a = p.parse_args()
-    table = read_parquet(a.rewards, ("prompt_id", "prompt", "sample_index", "response", "reward", "over_length", "num_tokens", "finish_reason"))
+    table = read_parquet(
+        a.rewards,
+        ("prompt_id", "prompt", "sample_index", "response", "reward", "over_length", "comparison_over_length", "num_tokens", "finish_reason"),
+    )
     pairs, drops = build_pairs(prompt_groups(table), a.rule, a.length_penalty, a.seed + a.iteration)
     out = pair_rows(pairs, a.iteration, a.rewards)
     write_parquet(out, a.output, PAIR_SCHEMA)

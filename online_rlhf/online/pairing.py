@@ -8,6 +8,8 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 
+import polars as pl
+
 from online_rlhf.core.tables import CHAT
 from online_rlhf.data.sources.common import pair_id
 
@@ -19,11 +21,14 @@ def penalised(reward: float, response: str, length_penalty: float) -> float:
     return reward - length_penalty * len(response)
 
 
-def usable(reward: float, response: str, over_length: bool = False) -> str | None:
-    """Why a response cannot enter a pair, or None. Stated rule: empty replies, non-finite rewards and responses whose
-    judged conversation exceeded the judge's max_length (scored from a truncated text) are excluded."""
+def usable(reward: float, response: str, over_length: bool = False, comparison_over_length: bool = False) -> str | None:
+    """Why a response cannot enter a pair, or None. Stated rule: empty replies, responses the pairwise judge could
+    not score because their comparison exceeded its max_length, non-finite rewards and responses whose judged
+    conversation exceeded the judge's max_length (scored from a truncated text) are excluded."""
     if not response.strip():
         return "empty_response"
+    if comparison_over_length:
+        return "comparison_over_judge_max_length"
     if not math.isfinite(reward):
         return "non_finite_reward"
     if over_length:
@@ -62,8 +67,9 @@ def build_pairs(
 ) -> tuple[list[dict], list[dict]]:
     """For each (prompt_id, prompt, responses) build a pair; returns (pairs, drops) with a reason for every drop.
 
-    Each response dict has `response`, `reward`, `sample_index` and `over_length`. Drops cover whole prompts (tie, too few usable
-    responses) and single responses excluded before selection (empty, non-finite reward).
+    Each response dict has `response`, `reward`, `sample_index`, `over_length` and optionally `comparison_over_length`
+    (the pairwise judge's). Drops cover whole prompts (tie, too few usable responses) and single responses excluded
+    before selection (empty, unscored comparison, non-finite reward, over length).
     """
     rng = random.Random(seed)
     pairs: list[dict] = []
@@ -71,7 +77,7 @@ def build_pairs(
     for prompt_id, prompt, responses in groups:
         candidates = []
         for i, r in enumerate(responses):
-            why = usable(r["reward"], r["response"], r["over_length"])
+            why = usable(r["reward"], r["response"], r["over_length"], r.get("comparison_over_length", False))
             if why:
                 drops.append({"prompt_id": prompt_id, "sample_index": r["sample_index"], "reason": why})
             else:
@@ -144,7 +150,9 @@ def _mean(values) -> float | None:
 
 def pair_stats(table, pairs: list[dict], drops: list[dict], iteration: int, rule: str, length_penalty: float) -> dict:
     """pair_stats.json of an iteration: what was scored (rewards table), what became pairs (pair_rows) and why the
-    rest was dropped; means are None where there is nothing to average."""
+    rest was dropped; means are None where there is nothing to average. Unscored responses (NaN: e.g. the pairwise
+    judge's over-length comparisons) are counted in `dropped`, not averaged."""
+    scored = table.filter(pl.col("reward").is_finite())
     return {
         "iteration": iteration,
         "rule": rule,
@@ -153,8 +161,8 @@ def pair_stats(table, pairs: list[dict], drops: list[dict], iteration: int, rule
         "responses": table.height,
         "pairs": len(pairs),
         "dropped": dict(sorted(Counter(d["reason"] for d in drops).items())),
-        "mean_reward": _mean(table["reward"].to_list()),
-        "mean_top1_reward": _mean(table.group_by("prompt_id").max()["reward"].to_list()),
+        "mean_reward": _mean(scored["reward"].to_list()),
+        "mean_top1_reward": _mean(scored.group_by("prompt_id").max()["reward"].to_list()),
         "mean_chosen_reward": _mean(r["chosen_reward"] for r in pairs),
         "mean_rejected_reward": _mean(r["rejected_reward"] for r in pairs),
         "mean_chosen_chars": _mean(len(r["chosen"]) for r in pairs),
