@@ -19,10 +19,7 @@ rule train_sft:
     priority: LOOP_PRIORITY
     threads: compute("train_sft", "threads")
     resources:
-        mem_mb=compute("train_sft", "mem_mb"),
-        runtime=compute("train_sft", "runtime"),
-        **training_gpus("train_sft"),
-        nodes=compute("train_sft", "nodes"),
+        **training_resources("train_sft"),
     conda:
         "../envs/training.yaml"
     shell:
