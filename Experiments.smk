@@ -68,19 +68,14 @@ for _exp in EXPERIMENTS:
 # one file); a module's `localrules:` names its rules unrenamed, so each experiment's renamed rule is marked instead.
 _problems = misplaced_outputs(
     EXPERIMENTS,
-    [
-        (r.name, [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])])
-        for r in workflow.rules
-    ],
+    [(r.name, [*r.output, *r.log, *([r.benchmark] if r.benchmark else [])]) for r in workflow.rules],
 )
 if _problems:
     raise WorkflowError(
         "outputs outside the experiment's folders (add the rule to STAGE_RULES or its folder to the rules' paths; "
         "online_rlhf/experiments/plan.py):\n  " + "\n  ".join(_problems)
     )
-workflow._localrules = renamed_localrules(
-    EXPERIMENTS, workflow._localrules, {r.name for r in workflow.rules}
-)
+workflow._localrules = renamed_localrules(EXPERIMENTS, workflow._localrules, {r.name for r in workflow.rules})
 
 
 localrules:

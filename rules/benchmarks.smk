@@ -5,9 +5,9 @@
 
 HUB_BENCH = hub_benchmarks()
 URL_BENCH = {k: v for k, v in CHAT_BENCH.items() if v["source"] == "url"}
-BENCH_GEN = BENCH.get("generation", {})
-BENCH_JUDGE = BENCH.get("judge", {"kind": "oracle"})
-SYNTH_BENCH = BENCH.get("synthetic", {})
+BENCH_GEN = BENCH["generation"] if BENCH else None
+BENCH_JUDGE = BENCH["judge"] if BENCH else None
+SYNTH_BENCH = BENCH["synthetic"] if BENCH else None
 SYNTHETIC_BENCH_NEEDED = any(v["source"] == "synthetic" for v in [*CHAT_BENCH.values(), *LM_TASKS.values()])
 
 
@@ -24,17 +24,15 @@ if SYNTHETIC_BENCH_NEEDED:
         output:
             data=directory("resources/benchmarks/synthetic"),
         params:
-            world=as_json(config.get("world", {})),
-            sizes=as_json({k: SYNTH_BENCH.get(k, d) for k, d in {"alpaca_eval": 100, "mt_bench": 20, "arena_hard": 50, "lm_eval": 100}.items()}),
-            accuracy=SYNTH_BENCH.get("accuracy", config.get("world", {}).get("demo_accuracy", 0.6)),
+            world=as_json(config["world"]),
+            sizes=as_json({k: SYNTH_BENCH[k] for k in ("alpaca_eval", "mt_bench", "arena_hard", "lm_eval")}),
+            accuracy=SYNTH_BENCH["accuracy"],
             seed=config["seed"] + zlib.crc32(b"benchmarks") % 1_000_003,
         log:
             "results/logs/synthesize_benchmarks.log",
         threads: 1
         resources:
-            mem_mb=compute("synthesize_dataset", "mem_mb"),
-            runtime=compute("synthesize_dataset", "runtime"),
-            gpu=0,
+            **rule_resources("synthesize_dataset", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
@@ -80,46 +78,43 @@ rule prefetch_benchmark_url:
 if CHAT_BENCH:
 
     rule benchmark_answers:
-        """One policy's greedy answers to every chat benchmark (turn by turn for MT-Bench), in native formats."""
+        """One policy's greedy answers (one per question) to every chat benchmark (turn by turn for MT-Bench), in native
+        formats."""
         input:
             model=lambda wc: policy_dir(wc.model),
             data=sorted({benchmark_data_dir(k, v) for k, v in CHAT_BENCH.items()}),
         output:
             answers=[chat_answers("{model}", b) for b in CHAT_BENCH],
         params:
+            **sampler_params(
+                [{"temperature": 0.0, "n": 1}],
+                BENCH_GEN["max_new_tokens"],
+                BENCH_GEN["batch_size"],
+                seed=config["seed"],
+            ),
             benchmarks=lambda wc: as_json(
                 [
-                    {"benchmark": b, "questions": chat_file(b, "questions"), "output": module_path(chat_answers(wc.model, b))}
+                    {
+                        "benchmark": b,
+                        "questions": chat_file(b, "questions"),
+                        "output": module_path(chat_answers(wc.model, b)),
+                    }
                     | ({"layout": CHAT_BENCH[b]["layout"]} if b == "arena_hard" else {})
                     for b in CHAT_BENCH
                 ]
             ),
-            max_new_tokens=BENCH_GEN.get("max_new_tokens", 0),
-            batch_size=BENCH_GEN.get("batch_size", 64),
-            backend=GEN["backend"],
-            python=generation_python(),
-            engine=generation_engine(),
-            tp=GEN.get("tensor_parallel_size", 1),
-            stop=as_json(GEN.get("stop_token_ids", [])),
-            dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
-            seed=config["seed"],
         log:
             "results/logs/eval/{model}/benchmark_answers.log",
         benchmark:
             "results/benchmarks/eval/{model}/benchmark_answers.tsv"
         threads: compute("generate", "threads")
         resources:
-            mem_mb=compute("generate", "mem_mb"),
-            runtime=compute("generate", "runtime"),
-            gpu=compute("generate", "gpu"),
+            **rule_resources("generate"),
         conda:
             "../envs/generation.yaml"
         shell:
             "{params.python} scripts/benchmark_answers.py --benchmarks {params.benchmarks:q} --model {input.model}"
-            " --model-name {wildcards.model} --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size}"
-            " --backend {params.backend} --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q}"
-            " --dtype {params.dtype} --seed {params.seed} --threads {threads} {params.engine} > {log} 2>&1"
-
+            " --model-name {wildcards.model} {params.decoding} --threads {threads} > {log} 2>&1"
 
     rule judge_benchmark:
         """Judge one policy's answers to one chat benchmark and score it (LC win rate, MT-Bench score, Arena-Hard win rate)."""
@@ -152,6 +147,8 @@ if CHAT_BENCH:
             seed=config["seed"],
         log:
             "results/logs/eval/{model}/judge_{chat}.log",
+        benchmark:
+            "results/benchmarks/eval/{model}/judge_{chat}.tsv"
         threads: compute("judge_benchmark", "threads")
         resources:
             mem_mb=compute("judge_benchmark", "mem_mb"),
@@ -188,12 +185,12 @@ if LM_TASKS:
             samples=[f"results/eval/{{model}}/{t}/samples.jsonl" for t in LM_TASKS],
         params:
             tasks=lambda wc: as_json(lm_eval_task_specs(wc.model)),
-            batch_size=LM_EVAL.get("batch_size", 16),
-            max_gen_toks=f"--max-gen-toks {LM_EVAL['max_gen_toks']}" if LM_EVAL.get("max_gen_toks") else "",
-            limit=f"--limit {LM_EVAL['limit']}" if LM_EVAL.get("limit") else "",
-            chat_template="--apply-chat-template" if LM_EVAL.get("apply_chat_template") else "",
-            code="--allow-code-execution" if LM_EVAL.get("allow_code_execution") else "",
-            dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
+            batch_size=LM_EVAL["batch_size"],
+            max_gen_toks=f"--max-gen-toks {LM_EVAL['max_gen_toks']}" if LM_EVAL["max_gen_toks"] else "",
+            limit=f"--limit {LM_EVAL['limit']}" if LM_EVAL["limit"] else "",
+            chat_template="--apply-chat-template" if LM_EVAL["apply_chat_template"] else "",
+            code="--allow-code-execution" if LM_EVAL["allow_code_execution"] else "",
+            dtype=precision_dtype(config["dpo"]["precision"]),
             seed=config["seed"],
         log:
             "results/logs/eval/{model}/lm_eval.log",
@@ -201,9 +198,7 @@ if LM_TASKS:
             "results/benchmarks/eval/{model}/lm_eval.tsv"
         threads: compute("lm_eval", "threads")
         resources:
-            mem_mb=compute("lm_eval", "mem_mb"),
-            runtime=compute("lm_eval", "runtime"),
-            gpu=compute("lm_eval", "gpu"),
+            **rule_resources("lm_eval"),
         conda:
             "../envs/evaluation.yaml"
         shell:

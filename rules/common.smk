@@ -23,11 +23,14 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 ITERATIONS = list(range(1, config["iterations"] + 1))
+# The critical path (SFT -> reward model -> T x (generate, score, pairs, DPO)) runs before side studies and
+# benchmarks whenever both are ready: with few cores, a benchmark job picked first delays every later iteration.
+LOOP_PRIORITY = 10
 DATASETS = config["datasets"]
 GEN_SHARDS = shard_names(config["online"]["generation"]["shards"])
 SCORE_SHARDS = shard_names(config["online"]["scoring"]["shards"])
 RM = config["reward_model"]["name"]
-SELECTION = config.get("selection")
+SELECTION = config["selection"]
 # Validation prompts are reserved from the pool before the iterations' slices; 0 when no selection is configured.
 VALIDATION_PROMPTS = SELECTION["validation_prompts"] if SELECTION else 0
 
@@ -47,10 +50,9 @@ def names_regex(names):
 
 
 def compute(rule_name, key):
-    """Resources of one rule: compute.rules.<name> overrides compute.default."""
-    spec = {**config["compute"]["default"], **config["compute"].get("rules", {}).get(rule_name, {})}
-    defaults = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, "nodes": 1, "processes": None}
-    return spec.get(key, defaults[key])
+    """Resources of one rule: compute.rules.<name> overrides compute.default (whose defaults are in the schema)."""
+    overrides = config["compute"]["rules"]
+    return {**config["compute"]["default"], **(overrides[rule_name] if rule_name in overrides else {})}[key]
 
 
 def as_json(obj):
@@ -71,26 +73,41 @@ def launcher(section):
     rule_name = f"train_{section}"
     try:
         return launch_prefix(
-            config[section].get("accelerate_config"),
+            config[section]["accelerate_config"],
             compute(rule_name, "gpu"),
             compute(rule_name, "nodes"),
             rule_name,
-            config[section].get("precision", "fp32"),
+            config[section]["precision"],
             compute(rule_name, "processes"),
         )
     except ValueError as err:
         raise WorkflowError(str(err)) from None
 
 
-def training_gpus(rule_name):
-    """GPU resources of a training job: `gpu`, or per-node GRES and one task per node for a multi-node job."""
-    return gpu_resources(compute(rule_name, "gpu"), compute(rule_name, "nodes"))
+def rule_resources(rule_name, gpu=True):
+    """resources of a one-node job from compute (memory, minutes, GPUs; gpu=False: a CPU-only step)."""
+    return {
+        "mem_mb": compute(rule_name, "mem_mb"),
+        "runtime": compute(rule_name, "runtime"),
+        "gpu": compute(rule_name, "gpu") if gpu else 0,
+    }
+
+
+def training_resources(rule_name):
+    """resources of a training job: memory, minutes, nodes, and `gpu`, or per-node GRES and one task per node for a
+    multi-node job."""
+    return {
+        "mem_mb": compute(rule_name, "mem_mb"),
+        "runtime": compute(rule_name, "runtime"),
+        **gpu_resources(compute(rule_name, "gpu"), compute(rule_name, "nodes")),
+        "nodes": compute(rule_name, "nodes"),
+    }
 
 
 def generation_python():
     """Interpreter of the generation rules: online.generation.python (schema default `python`); a relative path is
     the workflow folder's, e.g. .venv-vllm/bin/python that `make vllm` builds (docs/vllm.md)."""
-    python = config["online"]["generation"].get("python", "python")
+    python = GEN["python"]
     if "/" in python and not Path(python).is_absolute():
         python = str(Path(workflow.basedir) / python)
     return python
@@ -100,13 +117,18 @@ def generation_engine():
     """The generation rules' context and vLLM engine options (online.generation); absent keys are left out, so the
     backend's own default applies."""
     gen = config["online"]["generation"]
-    flags = {"max_model_len": "--max-model-len", "gpu_memory_utilization": "--gpu-memory-utilization",
-             "cpu_kvcache_space": "--cpu-kvcache-space", "cpu_threads_bind": "--cpu-threads-bind"}
-    options = [f"{flag} {shlex.quote(str(gen[key]))}" for key, flag in flags.items() if key in gen]
-    return " ".join(options + (["--enforce-eager"] if gen.get("enforce_eager") else []))
+    flags = {
+        "max_model_len": "--max-model-len",
+        "gpu_memory_utilization": "--gpu-memory-utilization",
+        "cpu_kvcache_space": "--cpu-kvcache-space",
+        "cpu_threads_bind": "--cpu-threads-bind",
+    }
+    options = [f"{flag} {shlex.quote(str(gen[key]))}" for key, flag in flags.items() if gen[key] is not None]
+    return " ".join(options + (["--enforce-eager"] if gen["enforce_eager"] else []))
 
 
 # ---- paths -------------------------------------------------------------------------------------------------
+
 
 def base_model_dir():
     spec = config["models"]["base"]
@@ -121,7 +143,8 @@ def raw_dataset(dataset):
 
 def raw_files_glob(dataset):
     spec = DATASETS[dataset]
-    return spec.get("files", "**/*")
+    # synthetic datasets are one folder of JSON lines the workflow wrote itself
+    return spec["files"] if spec["source"] != "synthetic" else "**/*"
 
 
 def clean_table(dataset):
@@ -141,7 +164,7 @@ def rm_dir():
 
 
 # Learned judges by name: the Bradley-Terry RM always, the pairwise preference model when configured.
-PM = config.get("preference_model")
+PM = config["preference_model"]
 JUDGES = {RM: "reward_model", **({PM["name"]: "preference_model"} if PM else {})}
 
 
@@ -154,14 +177,8 @@ def judge_of_kind(kind):
     return next((judge_dir(n) for n, k in JUDGES.items() if k == kind), [])
 
 
-def judge_max_length(kind):
-    """Tokens a judge reads: the BT model's conversation, or the pairwise model's whole comparison."""
-    section = "preference_model" if kind == "preference_model" else "reward_model"
-    return config[section]["max_length"]
-
-
 def selection_candidates():
-    return candidate_models(config["iterations"], SELECTION.get("candidates", "iterates"), config["offline_dpo"]["enabled"])
+    return candidate_models(config["iterations"], SELECTION["candidates"], config["offline_dpo"]["enabled"])
 
 
 def run_outputs():
@@ -171,12 +188,99 @@ def run_outputs():
     return outputs + [f"results/data/stats/{mixture}.json" for mixture in config["mixtures"]]
 
 
+# The online judge's accuracy on the policy's own samples needs ground truth: the made-up world's oracle. Loop samples of
+# iteration t come from the policy DPO starts from (pi_{t-1}); the selection's samples, when the same kind of judge
+# scored them, add every candidate (so the last iterate too).
+LOOP_JUDGE = config["online"]["scoring"]["judge"]
+ONPOLICY = DATASETS[config["online"]["prompt_pool"]]["source"] == "synthetic" and LOOP_JUDGE != "oracle"
+
+
+def onpolicy_samples():
+    """{label: judged samples}: the loop's (policy that sampled them) and, with a same-kind selection judge, the
+    selection candidates' validation samples."""
+    out = {}
+    for t in ITERATIONS:
+        sampler = "sft" if t == 1 or config["online"]["init"] == "sft" else f"iter{t - 1}"
+        out[f"{sampler}@iter{t}"] = f"results/iter{t}/rewards.parquet"
+    if SELECTION and SELECTION["judge"] == LOOP_JUDGE:
+        out.update({f"{m}@selection": f"results/selection/{m}/scored.parquet" for m in selection_candidates()})
+    return out
+
+
 def evaluated_models():
     models = ["sft"] + (["offline_dpo"] if config["offline_dpo"]["enabled"] else [])
     return models + [f"iter{t}" for t in ITERATIONS]
 
 
+# ---- "sample n responses from a policy" and "score responses with a judge": one definition each --------------
+# Every job that samples a policy (online samples, held-out evaluation, validation, benchmark answers, the
+# length-bias study) takes its decoding arguments from sampler_params();
+# every job that runs a judge on responses (online scoring, held-out evaluation, validation, the length-bias study,
+# the judges' own evaluations) takes its settings from judge_params(). Backend, dtype, stop tokens, a judge's dtype,
+# max length and batch size are computed here and nowhere else (tests/test_dag.py checks the paper's DAG).
+GEN = config["online"]["generation"]
+SCORING = config["online"]["scoring"]
+
+
+def precision_dtype(precision):
+    """torch dtype name of a training section's precision."""
+    return "bfloat16" if precision == "bf16" else "float32"
+
+
+def sampler_params(sampling, max_new_tokens, batch_size, seed):
+    """params of a job that samples a policy: `sampling` (temperature groups) and `decoding`, the rest of its command
+    line. Every policy (SFT, offline DPO, the iterates) is sampled in the precision the policies are trained in
+    (dpo.precision), with the online backend, tensor-parallel size and stop tokens. seed: a number or a function of
+    the wildcards."""
+    shared = (
+        f"--backend {GEN['backend']} --tensor-parallel-size {GEN['tensor_parallel_size']}"
+        f" --stop-token-ids {shlex.quote(as_json(GEN['stop_token_ids']))} --dtype {precision_dtype(config['dpo']['precision'])}"
+    )
+    engine = generation_engine()
+    return {
+        "python": generation_python(),
+        "sampling": as_json(sampling),
+        "decoding": lambda wc: (
+            f"--max-new-tokens {max_new_tokens} --batch-size {batch_size} {shared} --seed {seed(wc) if callable(seed) else seed}"
+            + (f" {engine}" if engine else "")
+        ),
+    }
+
+
+def judge_section(kind):
+    """The config section of a judge kind's model (the oracle has none; it reads the BT model's length limit)."""
+    return "preference_model" if kind == "preference_model" else "reward_model"
+
+
+def judge_max_length(kind):
+    """Tokens a judge reads: the BT model's conversation, or the pairwise model's whole comparison."""
+    return config[judge_section(kind)]["max_length"]
+
+
+def judge_dtype(kind):
+    """A judge runs in the precision its model was trained in, in every job that runs it."""
+    return precision_dtype(config[judge_section(kind)]["precision"])
+
+
+def judge_params(kind_of, batch_size=SCORING["batch_size"]):
+    """params of a job that runs a judge; kind_of(wildcards) is its kind (reward_model, preference_model, oracle)."""
+    return {
+        "judge": lambda wc: kind_of(wc),
+        "rm": lambda wc, input: f" --rm {input.rm}" if input.rm else "",
+        "batch_size": batch_size,
+        "max_length": SCORING["max_length"],
+        "judge_max_length": lambda wc: judge_max_length(kind_of(wc)),
+        "dtype": lambda wc: judge_dtype(kind_of(wc)),
+    }
+
+
+def judge_resources(rule_name, kind_of):
+    """resources of a judging job: no GPU for the oracle."""
+    return {**rule_resources(rule_name), "gpu": lambda wc: compute(rule_name, "gpu") if kind_of(wc) != "oracle" else 0}
+
+
 # ---- input functions ---------------------------------------------------------------------------------------
+
 
 def mixture_inputs(wildcards):
     return [clean_table(s) for s in mixture_sources(config["mixtures"][wildcards.mixture])]
@@ -211,30 +315,36 @@ def normalize_params(wc):
     if KIND[spec["format"]] != wc.kind:
         raise ValueError(f"dataset {wc.dataset} has format {spec['format']}: its table is {clean_table(wc.dataset)}")
     args = [f"--name {wc.dataset}", f"--format {spec['format']}", f"--files '{raw_files_glob(wc.dataset)}'"]
-    if spec.get("field"):
+    if spec["field"]:
         args.append(f"--field {spec['field']}")
-    if spec.get("options"):
+    if spec["options"]:
         args.append(f"--options '{as_json(spec['options'])}'")
-    if spec.get("max_rows"):
+    if spec["source"] != "synthetic" and spec["max_rows"]:
         args.append(f"--max-rows {spec['max_rows']}")
     return " ".join(args)
 
 
 # ---- benchmarks (paper Tables 2/3): leaves results/eval/<model>/<benchmark>.json -----------------------------
 
-BENCH = config.get("benchmarks") or {}
-CHAT_BENCH = BENCH.get("chat", {})
-LM_EVAL = BENCH.get("lm_eval", {})
+BENCH = config["benchmarks"]
+CHAT_BENCH = BENCH["chat"] if BENCH else {}
+LM_EVAL = BENCH["lm_eval"] if BENCH else None
+LM_EVAL_TASKS = LM_EVAL["tasks"] if LM_EVAL else {}
 # Tasks that run model-written code are planned only when the config allows it; the report lists the others.
 LM_TASKS = {
-    k: v for k, v in LM_EVAL.get("tasks", {}).items() if not v.get("executes_code") or LM_EVAL.get("allow_code_execution")
+    k: v
+    for k, v in LM_EVAL_TASKS.items()
+    if not (v["source"] == "hub" and v["executes_code"]) or LM_EVAL["allow_code_execution"]
 }
-LM_TASKS_HELD_BACK = sorted(set(LM_EVAL.get("tasks", {})) - set(LM_TASKS))
+LM_TASKS_HELD_BACK = sorted(set(LM_EVAL_TASKS) - set(LM_TASKS))
 # Native file names of the made-up world's benchmarks (scripts/synthesize_benchmarks.py writes them).
 # Arena-Hard is written in both arena-hard-auto layouts; the configured one ({layout}) is read.
 SYNTHETIC_BENCH_FILES = {
     "alpaca_eval": {"questions": "alpaca_eval/alpaca_eval.json"},
-    "mt_bench": {"questions": "mt_bench/question.jsonl", "references": "mt_bench/reference_answer/world_reference.jsonl"},
+    "mt_bench": {
+        "questions": "mt_bench/question.jsonl",
+        "references": "mt_bench/reference_answer/world_reference.jsonl",
+    },
     "arena_hard": {
         "questions": "arena_hard/{layout}/question.jsonl",
         "baseline": "arena_hard/{layout}/model_answer/world_reference.jsonl",
@@ -243,7 +353,7 @@ SYNTHETIC_BENCH_FILES = {
 
 
 def benchmark_models():
-    return BENCH.get("models") or evaluated_models()
+    return (BENCH and BENCH["models"]) or evaluated_models()
 
 
 def benchmark_names():
@@ -272,7 +382,8 @@ def benchmark_data_dir(name, spec):
 def chat_file(name, role):
     """Path of a chat benchmark's questions / baseline / references / gamed file ('' when it has none)."""
     spec = CHAT_BENCH[name]
-    rel = SYNTHETIC_BENCH_FILES[name].get(role) if spec["source"] == "synthetic" else spec.get(role)
+    files = SYNTHETIC_BENCH_FILES[name] if spec["source"] == "synthetic" else spec
+    rel = files[role] if role in files else None  # e.g. no baseline: only Arena-Hard has one
     if rel and spec["source"] == "synthetic" and name == "arena_hard":
         rel = rel.format(layout=spec["layout"])
     return module_path(f"{benchmark_data_dir(name, spec)}/{rel}") if rel else ""
@@ -292,15 +403,25 @@ def lm_eval_task_specs(model):
     """The JSON run_lm_eval.py reads: one entry per planned task with its data and output paths."""
     specs = []
     for name, spec in LM_TASKS.items():
-        entry = {"name": name, "num_fewshot": spec["num_fewshot"], "output": module_path(f"results/eval/{model}/{name}.json"),
-                 "samples": module_path(f"results/eval/{model}/{name}/samples.jsonl")}
-        if spec.get("metric"):
+        entry = {
+            "name": name,
+            "num_fewshot": spec["num_fewshot"],
+            "output": module_path(f"results/eval/{model}/{name}.json"),
+            "samples": module_path(f"results/eval/{model}/{name}/samples.jsonl"),
+        }
+        if spec["metric"]:
             entry["metric"] = spec["metric"]
         if spec["source"] == "hub":
-            entry.update(task=spec.get("task", name), snapshot=module_path(f"resources/benchmarks/hub/lm_eval_{name}"))
+            entry.update(
+                task=spec["task"] if "task" in spec else name,
+                snapshot=module_path(f"resources/benchmarks/hub/lm_eval_{name}"),
+            )
         elif spec["source"] == "synthetic":
-            template = spec.get("template", name)
-            entry.update(template=template, files={"test": module_path(f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl")})
+            template = spec["template"] if "template" in spec else name
+            entry.update(
+                template=template,
+                files={"test": module_path(f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl")},
+            )
         else:
             entry.update(template=spec["template"], files={k: module_path(v) for k, v in spec["files"].items()})
         specs.append(entry)
@@ -322,8 +443,18 @@ def lm_eval_data(wildcards):
 
 def hub_benchmarks():
     """Hub snapshots to prefetch: chat benchmarks by name, lm-eval tasks as lm_eval_<task>."""
-    out = {k: {"repo": v["repo"], "revision": v["revision"], "files": v["files"]} for k, v in CHAT_BENCH.items() if v["source"] == "hub"}
-    out.update({f"lm_eval_{k}": {"repo": v["repo"], "revision": v["revision"], "files": ["*"]} for k, v in LM_TASKS.items() if v["source"] == "hub"})
+    out = {
+        k: {"repo": v["repo"], "revision": v["revision"], "files": v["files"]}
+        for k, v in CHAT_BENCH.items()
+        if v["source"] == "hub"
+    }
+    out.update(
+        {
+            f"lm_eval_{k}": {"repo": v["repo"], "revision": v["revision"], "files": ["*"]}
+            for k, v in LM_TASKS.items()
+            if v["source"] == "hub"
+        }
+    )
     return out
 
 

@@ -16,7 +16,9 @@ rule prefetch:
     input:
         [f"resources/models/hub/{m}" for m in HUB_MODELS],
         [f"resources/data/hub/{d}" for d in HUB_DATASETS],
-        "resources/benchmarks/hub/reward_bench" if config.get("reward_bench", {}).get("source") == "hub" else [],
+        "resources/benchmarks/hub/reward_bench"
+        if config["reward_bench"] and config["reward_bench"]["source"] == "hub"
+        else [],
         [f"resources/benchmarks/hub/{b}" for b in hub_benchmarks()],
         [f"resources/benchmarks/url/{b}" for b, v in CHAT_BENCH.items() if v["source"] == "url"],
 
@@ -27,17 +29,15 @@ if config["models"]["base"]["source"] == "synthetic":
         output:
             model=directory("resources/models/synthetic/base"),
         params:
-            alphabet=config.get("world", {}).get("alphabet", ""),
+            alphabet=config["world"]["alphabet"],
             architecture=as_json(config["models"]["base"]["architecture"]),
-            chat_template=config["models"]["base"].get("chat_template", "tiny"),
+            chat_template=config["models"]["base"]["chat_template"],
             seed=config["seed"],
         log:
             "results/logs/build_base_model.log",
         threads: 1
         resources:
-            mem_mb=compute("build_base_model", "mem_mb"),
-            runtime=compute("build_base_model", "runtime"),
-            gpu=0,
+            **rule_resources("build_base_model", gpu=False),
         conda:
             "../envs/training.yaml"
         shell:
@@ -93,23 +93,23 @@ rule synthesize_dataset:
         format=lambda wc: SYNTHETIC[wc.dataset]["format"],
         rows=lambda wc: SYNTHETIC[wc.dataset]["synthetic"]["rows"],
         role=lambda wc: (
-            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}" if "role" in SYNTHETIC[wc.dataset]["synthetic"] else ""
+            f"--role {SYNTHETIC[wc.dataset]['synthetic']['role']}"
+            if SYNTHETIC[wc.dataset]["synthetic"]["role"]
+            else ""
         ),
         accuracy=lambda wc: (
             f"--accuracy {SYNTHETIC[wc.dataset]['synthetic']['accuracy']}"
-            if "accuracy" in SYNTHETIC[wc.dataset]["synthetic"]
+            if SYNTHETIC[wc.dataset]["synthetic"]["accuracy"] is not None
             else ""
         ),
-        world=as_json(config.get("world", {})),
+        world=as_json(config["world"]),
         # Each dataset its own seed stream, derived from the run seed and the dataset's name.
         seed=lambda wc: config["seed"] + zlib.crc32(wc.dataset.encode()) % 1_000_003,
     log:
         "results/logs/synthesize_dataset/{dataset}.log",
     threads: 1
     resources:
-        mem_mb=compute("synthesize_dataset", "mem_mb"),
-        runtime=compute("synthesize_dataset", "runtime"),
-        gpu=0,
+        **rule_resources("synthesize_dataset", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -133,9 +133,7 @@ rule normalize_dataset:
         "results/logs/normalize_dataset/{kind}/{dataset}.log",
     threads: 1
     resources:
-        mem_mb=compute("normalize_dataset", "mem_mb"),
-        runtime=compute("normalize_dataset", "runtime"),
-        gpu=0,
+        **rule_resources("normalize_dataset", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -152,14 +150,14 @@ rule build_mixture:
     params:
         spec=lambda wc: as_json(config["mixtures"][wc.mixture]),
         # name=path, so the script never depends on the order of the spec's keys
-        pairs=lambda wc, input: " ".join(f"{n}={p}" for n, p in zip(mixture_sources(config["mixtures"][wc.mixture]), input.pairs)),
+        pairs=lambda wc, input: " ".join(
+            f"{n}={p}" for n, p in zip(mixture_sources(config["mixtures"][wc.mixture]), input.pairs)
+        ),
     log:
         "results/logs/build_mixture/{mixture}.log",
     threads: 1
     resources:
-        mem_mb=compute("build_mixture", "mem_mb"),
-        runtime=compute("build_mixture", "runtime"),
-        gpu=0,
+        **rule_resources("build_mixture", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:
@@ -181,9 +179,7 @@ rule mixture_stats:
         "results/logs/mixture_stats/{mixture}.log",
     threads: 1
     resources:
-        mem_mb=compute("mixture_stats", "mem_mb"),
-        runtime=compute("mixture_stats", "runtime"),
-        gpu=0,
+        **rule_resources("mixture_stats", gpu=False),
     conda:
         "../envs/training.yaml"
     shell:

@@ -1,14 +1,16 @@
 # Stage 3-4 of the paper beside the BT model: the pairwise preference model, and the studies of every judge:
 # RewardBench-style accuracy (Table 1) and length bias on SFT samples (Figure 3).
-import shlex
 
-RB = config.get("reward_bench")
-LB = config.get("length_bias")
+RB = config["reward_bench"]
+LB = config["length_bias"]
 # The oracle joins the length-bias study where it exists (the made-up world): the ground truth's own length bias.
-LB_JUDGES = {**JUDGES, **({"oracle": "oracle"} if DATASETS[config["evaluation"]["prompts"]]["source"] == "synthetic" else {})}
+LB_JUDGES = {
+    **JUDGES,
+    **({"oracle": "oracle"} if DATASETS[config["evaluation"]["prompts"]]["source"] == "synthetic" else {}),
+}
 
 
-EXTERNAL_RM = config["models"].get("reward")
+EXTERNAL_RM = config["models"]["reward"] if "reward" in config["models"] else None
 if EXTERNAL_RM:
 
     ruleorder: adopt_reward_model > train_reward_model
@@ -20,15 +22,13 @@ if EXTERNAL_RM:
         output:
             model=directory(rm_dir()),
         params:
-            pad=f"--pad-token {shlex.quote(EXTERNAL_RM['pad_token'])}" if EXTERNAL_RM.get("pad_token") else "",
-            template=f"--chat-template {EXTERNAL_RM['chat_template']}" if EXTERNAL_RM.get("chat_template") else "",
+            pad=f"--pad-token {shlex.quote(EXTERNAL_RM['pad_token'])}" if EXTERNAL_RM["pad_token"] else "",
+            template=f"--chat-template {EXTERNAL_RM['chat_template']}" if EXTERNAL_RM["chat_template"] else "",
         log:
             "results/logs/adopt_reward_model.log",
         threads: 1
         resources:
-            mem_mb=compute("adopt_reward_model", "mem_mb"),
-            runtime=compute("adopt_reward_model", "runtime"),
-            gpu=0,
+            **rule_resources("adopt_reward_model", gpu=False),
         conda:
             "../envs/training.yaml"
         shell:
@@ -56,10 +56,7 @@ if PM:
             f"results/benchmarks/train_preference_model/{PM['name']}.tsv"
         threads: compute("train_preference_model", "threads")
         resources:
-            mem_mb=compute("train_preference_model", "mem_mb"),
-            runtime=compute("train_preference_model", "runtime"),
-            gpu=compute("train_preference_model", "gpu"),
-            nodes=compute("train_preference_model", "nodes"),
+            **training_resources("train_preference_model"),
         conda:
             "../envs/training.yaml"
         shell:
@@ -67,33 +64,23 @@ if PM:
             " --hparams {params.hparams:q} --seed {params.seed} --threads {threads}"
             " --output {output.model} --metrics {output.metrics} > {log} 2>&1"
 
-    rule evaluate_preference_model:
-        """Held-out accuracy of the pairwise model on the BT model's held-out pairs, both orders averaged."""
+    use rule evaluate_reward_model as evaluate_preference_model with:
         input:
-            pm=judge_dir(PM["name"]),
-            pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"].get("heldout") else [],
+            rm=judge_dir(PM["name"]),
+            pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"]["heldout"] else [],
         output:
+            # held-out accuracy of the pairwise model on the BT model's held-out pairs, both orders averaged
             metrics=report(
                 f"results/rm/{PM['name']}/heldout.json",
                 caption="../report/pm_heldout.rst",
                 category="Reward models",
             ),
         params:
-            batch_size=config["online"]["scoring"].get("batch_size", 64),
-            max_length=PM["max_length"],
+            **judge_params(lambda wc: "preference_model"),
         log:
             f"results/logs/evaluate_preference_model/{PM['name']}.log",
-        threads: compute("evaluate_reward_model", "threads")
-        resources:
-            mem_mb=compute("evaluate_reward_model", "mem_mb"),
-            runtime=compute("evaluate_reward_model", "runtime"),
-            gpu=compute("evaluate_reward_model", "gpu"),
-        conda:
-            "../envs/training.yaml"
-        shell:
-            "python scripts/evaluate_reward_model.py --kind preference_model --rm {input.pm} --pairs {input.pairs}"
-            " --batch-size {params.batch_size} --max-length {params.max_length} --threads {threads}"
-            " --output {output.metrics} > {log} 2>&1"
+        benchmark:
+            f"results/benchmarks/evaluate_preference_model/{PM['name']}.tsv"
 
 
 if RB and RB["source"] == "hub":
@@ -122,13 +109,17 @@ if RB:
 
     rule build_reward_bench:
         input:
-            data={"hub": "resources/benchmarks/hub/reward_bench", "local": RB.get("path", [])}.get(RB["source"], []),
+            data={
+                "hub": "resources/benchmarks/hub/reward_bench",
+                "local": RB["path"] if RB["source"] == "local" else [],
+                "synthetic": [],
+            }[RB["source"]],
         output:
             table="results/data/reward_bench.parquet",
         params:
             source=RB["source"],
             args=lambda wc, input: (
-                f"--world {shlex.quote(as_json(config.get('world', {})))} --rows-per-subset {RB.get('rows_per_subset', 100)} --seed {config['seed']}"
+                f"--world {shlex.quote(as_json(config['world']))} --rows-per-subset {RB['rows_per_subset']} --seed {config['seed']}"
                 if RB["source"] == "synthetic"
                 else f"--data {input.data} --files {shlex.quote(RB['files'])}"
             ),
@@ -136,9 +127,7 @@ if RB:
             "results/logs/build_reward_bench.log",
         threads: 1
         resources:
-            mem_mb=compute("build_reward_bench", "mem_mb"),
-            runtime=compute("build_reward_bench", "runtime"),
-            gpu=0,
+            **rule_resources("build_reward_bench", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
@@ -148,7 +137,7 @@ if RB:
         """RewardBench-style table of one judge: per subset, per section (the benchmark's weighting), overall."""
         input:
             benchmark="results/data/reward_bench.parquet",
-            model=lambda wc: judge_dir(wc.judge),
+            rm=lambda wc: judge_dir(wc.judge),
         output:
             metrics=report(
                 "results/rm/{judge}/rewardbench.json",
@@ -160,91 +149,60 @@ if RB:
         wildcard_constraints:
             judge=names_regex(JUDGES),
         params:
-            kind=lambda wc: JUDGES[wc.judge],
-            batch_size=RB.get("batch_size", config["online"]["scoring"].get("batch_size", 64)),
-            max_length=lambda wc: judge_max_length(JUDGES[wc.judge]),
+            **judge_params(lambda wc: JUDGES[wc.judge], batch_size=RB["batch_size"]),
         log:
             "results/logs/reward_bench/{judge}.log",
         benchmark:
             "results/benchmarks/reward_bench/{judge}.tsv"
         threads: compute("evaluate_reward_model", "threads")
         resources:
-            mem_mb=compute("evaluate_reward_model", "mem_mb"),
-            runtime=compute("evaluate_reward_model", "runtime"),
-            gpu=compute("evaluate_reward_model", "gpu"),
+            **rule_resources("evaluate_reward_model"),
         conda:
             "../envs/training.yaml"
         shell:
-            "python scripts/reward_bench.py --benchmark {input.benchmark} --kind {params.kind} --model {input.model}"
-            " --name {wildcards.judge} --batch-size {params.batch_size} --max-length {params.max_length}"
-            " --threads {threads} --output {output.metrics} --table {output.table} > {log} 2>&1"
+            "python scripts/reward_bench.py --benchmark {input.benchmark} --kind {params.judge} --model {input.rm}"
+            " --name {wildcards.judge} --batch-size {params.batch_size} --max-length {params.judge_max_length}"
+            " --dtype {params.dtype} --threads {threads} --output {output.metrics} --table {output.table} > {log} 2>&1"
 
 
 if LB:
 
-    rule length_bias_samples:
-        """k samples per prompt from the SFT policy on the first held-out prompts."""
+    use rule generate as length_bias_samples with:
         input:
             model=policy_dir("sft"),
             prompts=clean_table(config["evaluation"]["prompts"]),
         output:
             generations="results/rm/length_bias/samples.parquet",
         params:
-            first=LB["prompts"],
-            sampling=as_json([{"temperature": LB.get("temperature", 1.0), "n": LB["samples"]}]),
-            max_new_tokens=LB.get("max_new_tokens", config["evaluation"]["max_new_tokens"]),
-            batch_size=LB.get("batch_size", config["evaluation"].get("batch_size", 64)),
-            backend=GEN["backend"],
-            python=generation_python(),
-            engine=generation_engine(),
-            tp=GEN.get("tensor_parallel_size", 1),
-            stop=as_json(GEN.get("stop_token_ids", [])),
-            dtype="bfloat16" if config["sft"].get("precision") == "bf16" else "float32",
-            seed=config["seed"],
+            **sampler_params(
+                [{"temperature": LB["temperature"], "n": LB["samples"]}],
+                LB["max_new_tokens"],
+                LB["batch_size"],
+                seed=config["seed"],
+            ),
+            subset=f" --first {LB['prompts']}",
         log:
             "results/logs/length_bias/generate.log",
         benchmark:
             "results/benchmarks/length_bias/generate.tsv"
-        threads: compute("generate", "threads")
-        resources:
-            mem_mb=compute("generate", "mem_mb"),
-            runtime=compute("generate", "runtime"),
-            gpu=compute("generate", "gpu"),
-        conda:
-            "../envs/generation.yaml"
-        shell:
-            "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --first {params.first}"
-            " --sampling {params.sampling:q} --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size}"
-            " --backend {params.backend} --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q}"
-            " --dtype {params.dtype} --seed {params.seed} --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
-    rule length_bias_score:
+    use rule score as length_bias_score with:
         input:
             generations="results/rm/length_bias/samples.parquet",
-            model=lambda wc: judge_dir(wc.judge) if LB_JUDGES[wc.judge] != "oracle" else [],
+            rm=lambda wc: judge_dir(wc.judge) if LB_JUDGES[wc.judge] != "oracle" else [],
         output:
             scored="results/rm/length_bias/{judge}/scored.parquet",
         wildcard_constraints:
             judge=names_regex(LB_JUDGES),
         params:
-            kind=lambda wc: LB_JUDGES[wc.judge],
-            rm=lambda wc, input: f"--rm {input.model}" if input.model else "",
-            batch_size=config["online"]["scoring"].get("batch_size", 64),
-            max_length=config["online"]["scoring"].get("max_length", config["reward_model"]["max_length"]),
-            judge_max_length=lambda wc: judge_max_length(LB_JUDGES[wc.judge]),
+            **judge_params(lambda wc: LB_JUDGES[wc.judge]),
+            subset="",
         log:
             "results/logs/length_bias/{judge}/score.log",
-        threads: compute("score", "threads")
+        benchmark:
+            "results/benchmarks/length_bias/{judge}/score.tsv"
         resources:
-            mem_mb=compute("score", "mem_mb"),
-            runtime=compute("score", "runtime"),
-            gpu=lambda wc: compute("score", "gpu") if LB_JUDGES[wc.judge] != "oracle" else 0,
-        conda:
-            "../envs/training.yaml"
-        shell:
-            "python scripts/score.py --generations {input.generations} --judge {params.kind} {params.rm}"
-            " --batch-size {params.batch_size} --max-length {params.max_length} --judge-max-length {params.judge_max_length}"
-            " --threads {threads} --output {output.scored} > {log} 2>&1"
+            **judge_resources("score", lambda wc: LB_JUDGES[wc.judge]),
 
     rule length_bias:
         """Figure 3: per-prompt r(reward, length), heatmap by mean length, mean coefficient."""
@@ -269,9 +227,7 @@ if LB:
             "results/logs/length_bias/{judge}/summary.log",
         threads: 1
         resources:
-            mem_mb=compute("length_bias", "mem_mb"),
-            runtime=compute("length_bias", "runtime"),
-            gpu=0,
+            **rule_resources("length_bias", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
@@ -279,10 +235,35 @@ if LB:
             " --output {output.metrics} --heatmap {output.heatmap} > {log} 2>&1"
 
 
+if ONPOLICY:
+
+    rule onpolicy_accuracy:
+        """Pair accuracy of the online judge on the policy's own samples, labelled by the oracle (beside held-out)."""
+        input:
+            samples=list(onpolicy_samples().values()),
+        output:
+            metrics=report("results/onpolicy/accuracy.json", caption="../report/judges.rst", category="Reward models"),
+        params:
+            samples=" ".join(f"{k}={module_path(v)}" for k, v in onpolicy_samples().items()),
+        log:
+            "results/logs/onpolicy_accuracy.log",
+        benchmark:
+            "results/benchmarks/onpolicy_accuracy.tsv"
+        threads: 1
+        resources:
+            mem_mb=compute("compare_judges", "mem_mb"),
+            runtime=compute("compare_judges", "runtime"),
+            gpu=0,
+        conda:
+            "../envs/data.yaml"
+        shell:
+            "python scripts/onpolicy_accuracy.py --samples {params.samples} --output {output.metrics} > {log} 2>&1"
+
+
 rule compare_judges:
     """One table of every judge: held-out accuracy, RewardBench-style sections, mean length correlation."""
     input:
-        heldout=[f"results/rm/{n}/heldout.json" for n in JUDGES] if config["reward_model"].get("heldout") else [],
+        heldout=[f"results/rm/{n}/heldout.json" for n in JUDGES] if config["reward_model"]["heldout"] else [],
         reward_bench=[f"results/rm/{n}/rewardbench.json" for n in JUDGES] if RB else [],
         length_bias=[f"results/rm/length_bias/{n}.json" for n in LB_JUDGES] if LB else [],
     output:
@@ -292,9 +273,7 @@ rule compare_judges:
         "results/logs/compare_judges.log",
     threads: 1
     resources:
-        mem_mb=compute("compare_judges", "mem_mb"),
-        runtime=compute("compare_judges", "runtime"),
-        gpu=0,
+        **rule_resources("compare_judges", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:

@@ -19,9 +19,7 @@ rule manifest:
         "results/logs/manifest.log",
     threads: 1
     resources:
-        mem_mb=compute("manifest", "mem_mb"),
-        runtime=compute("manifest", "runtime"),
-        gpu=0,
+        **rule_resources("manifest", gpu=False),
     conda:
         "../envs/training.yaml"
     shell:

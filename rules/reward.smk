@@ -19,12 +19,10 @@ rule train_reward_model:
         "results/logs/train_reward_model/{rm}.log",
     benchmark:
         "results/benchmarks/train_reward_model/{rm}.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("train_reward_model", "threads")
     resources:
-        mem_mb=compute("train_reward_model", "mem_mb"),
-        runtime=compute("train_reward_model", "runtime"),
-        **training_gpus("train_reward_model"),
-        nodes=compute("train_reward_model", "nodes"),
+        **training_resources("train_reward_model"),
     conda:
         "../envs/training.yaml"
     shell:
@@ -36,7 +34,7 @@ rule train_reward_model:
 rule evaluate_reward_model:
     input:
         rm="results/rm/{rm}/model",
-        pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"].get("heldout") else [],
+        pairs=clean_table(config["reward_model"]["heldout"]) if config["reward_model"]["heldout"] else [],
     output:
         metrics=report(
             "results/rm/{rm}/heldout.json",
@@ -46,17 +44,17 @@ rule evaluate_reward_model:
     wildcard_constraints:
         rm=RM,
     params:
-        batch_size=config["online"]["scoring"].get("batch_size", 64),
-        max_length=config["reward_model"]["max_length"],
+        **judge_params(lambda wc: "reward_model"),
     log:
         "results/logs/evaluate_reward_model/{rm}.log",
+    benchmark:
+        "results/benchmarks/evaluate_reward_model/{rm}.tsv"
     threads: compute("evaluate_reward_model", "threads")
     resources:
-        mem_mb=compute("evaluate_reward_model", "mem_mb"),
-        runtime=compute("evaluate_reward_model", "runtime"),
-        gpu=compute("evaluate_reward_model", "gpu"),
+        **rule_resources("evaluate_reward_model"),
     conda:
         "../envs/training.yaml"
     shell:
-        "python scripts/evaluate_reward_model.py --rm {input.rm} --pairs {input.pairs} --batch-size {params.batch_size}"
-        " --max-length {params.max_length} --threads {threads} --output {output.metrics} > {log} 2>&1"
+        "python scripts/evaluate_reward_model.py --kind {params.judge} --rm {input.rm} --pairs {input.pairs} --batch-size {params.batch_size}"
+        " --max-length {params.judge_max_length} --dtype {params.dtype} --threads {threads} --output {output.metrics}"
+        " > {log} 2>&1"

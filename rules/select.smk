@@ -3,90 +3,51 @@
 # samples them, the configured judge scores the samples, and the highest mean reward becomes results/final/policy.
 
 
-rule select_validation_prompts:
-    input:
-        pool=clean_table(ONLINE["prompt_pool"]),
+use rule select_prompts as select_validation_prompts with:
     output:
         prompts="results/selection/validation_prompts.parquet",
     params:
-        validation=VALIDATION_PROMPTS,
+        iteration=0,
         per_iteration=ONLINE["prompts_per_iteration"],
+        validation=VALIDATION_PROMPTS,
         seed=config["seed"],
     log:
         "results/logs/selection/select_validation_prompts.log",
-    threads: 1
-    resources:
-        mem_mb=compute("select_prompts", "mem_mb"),
-        runtime=compute("select_prompts", "runtime"),
-        gpu=0,
-    conda:
-        "../envs/data.yaml"
-    shell:
-        "python scripts/select_prompts.py --pool {input.pool} --iteration 0 --validation {params.validation}"
-        " --per-iteration {params.per_iteration} --seed {params.seed} --output {output.prompts} > {log} 2>&1"
 
 
-rule generate_validation:
+use rule generate as generate_validation with:
     input:
         model=lambda wc: policy_dir(wc.model),
         prompts="results/selection/validation_prompts.parquet",
     output:
         generations="results/selection/{model}/generations.parquet",
     params:
-        sampling=as_json(SELECTION["sampling"]),
-        max_new_tokens=SELECTION["max_new_tokens"],
-        batch_size=SELECTION.get("batch_size", 64),
-        backend=GEN["backend"],
-        python=generation_python(),
-        engine=generation_engine(),
-        tp=GEN.get("tensor_parallel_size", 1),
-        stop=as_json(GEN.get("stop_token_ids", [])),
-        dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
         # One seed for every candidate, so they are compared on the same sampling streams.
-        seed=config["seed"],
+        **sampler_params(
+            SELECTION["sampling"], SELECTION["max_new_tokens"], SELECTION["batch_size"], seed=config["seed"]
+        ),
+        subset="",
     log:
         "results/logs/selection/{model}/generate.log",
     benchmark:
         "results/benchmarks/selection/{model}/generate.tsv"
-    threads: compute("generate", "threads")
-    resources:
-        mem_mb=compute("generate", "mem_mb"),
-        runtime=compute("generate", "runtime"),
-        gpu=compute("generate", "gpu"),
-    conda:
-        "../envs/generation.yaml"
-    shell:
-        "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
-        " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
-        " --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q} --dtype {params.dtype}"
-        " --seed {params.seed} --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
 
-rule judge_validation:
+use rule score as judge_validation with:
     input:
         generations="results/selection/{model}/generations.parquet",
-        rm=rm_dir() if SELECTION["judge"] == "reward_model" else [],
+        rm=judge_of_kind(SELECTION["judge"]),
     output:
         scored="results/selection/{model}/scored.parquet",
     params:
-        judge=SELECTION["judge"],
-        rm=lambda wc, input: f"--rm {input.rm}" if input.rm else "",
-        batch_size=ONLINE["scoring"].get("batch_size", 64),
-        max_length=ONLINE["scoring"].get("max_length", config["reward_model"]["max_length"]),
-        dtype="bfloat16" if config["reward_model"].get("precision") == "bf16" else "float32",
+        **judge_params(lambda wc: SELECTION["judge"]),
+        subset="",
     log:
         "results/logs/selection/{model}/judge.log",
-    threads: compute("score", "threads")
+    benchmark:
+        "results/benchmarks/selection/{model}/judge.tsv"
     resources:
-        mem_mb=compute("score", "mem_mb"),
-        runtime=compute("score", "runtime"),
-        gpu=compute("score", "gpu") if SELECTION["judge"] == "reward_model" else 0,
-    conda:
-        "../envs/training.yaml"
-    shell:
-        "python scripts/score.py --generations {input.generations} --judge {params.judge} {params.rm}"
-        " --batch-size {params.batch_size} --max-length {params.max_length} --dtype {params.dtype}"
-        " --threads {threads} --output {output.scored} > {log} 2>&1"
+        **judge_resources("score", lambda wc: SELECTION["judge"]),
 
 
 rule select_best_iterate:
@@ -103,9 +64,7 @@ rule select_best_iterate:
         "results/logs/selection/select_best_iterate.log",
     threads: 1
     resources:
-        mem_mb=compute("select_prompts", "mem_mb"),
-        runtime=compute("select_prompts", "runtime"),
-        gpu=0,
+        **rule_resources("select_prompts", gpu=False),
     conda:
         "../envs/data.yaml"
     shell:

@@ -16,12 +16,10 @@ rule train_sft:
         "results/logs/train_sft.log",
     benchmark:
         "results/benchmarks/train_sft.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("train_sft", "threads")
     resources:
-        mem_mb=compute("train_sft", "mem_mb"),
-        runtime=compute("train_sft", "runtime"),
-        **training_gpus("train_sft"),
-        nodes=compute("train_sft", "nodes"),
+        **training_resources("train_sft"),
     conda:
         "../envs/training.yaml"
     shell:

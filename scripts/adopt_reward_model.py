@@ -2,19 +2,19 @@
 run's judge folder: its weights hard-linked (copied across file systems), its tokenizer saved with a real pad token
 distinct from EOS and a chat template, so every scoring step reads it like a trained one."""
 
-import os
-import shutil
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import logger, parser
-from online_rlhf.core.tables import write_json
+from online_rlhf.core.tables import link_or_copy, write_json
 from online_rlhf.train.models import check_model_dir, load_tokenizer
 
 log = logger("adopt_reward_model")
 
-WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json")
+# config.json is not linked: it is written again below (with the pad token), and writing through a hard link would
+# change the source folder's file too.
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "generation_config.json")
 
 if __name__ == "__main__":
     p = parser(__doc__)
@@ -36,10 +36,7 @@ if __name__ == "__main__":
     linked = []
     for pattern in WEIGHT_FILES:
         for f in sorted(src.glob(pattern)):
-            try:
-                os.link(f, out / f.name)
-            except OSError:
-                shutil.copy2(f, out / f.name)
+            link_or_copy(f, out / f.name)
             linked.append(f.name)
     cfg.pad_token_id = tok.pad_token_id
     cfg.save_pretrained(out)

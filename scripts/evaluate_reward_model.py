@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.cli import add_judge_args, logger, parser
 from online_rlhf.core.tables import read_parquet, write_json
 from online_rlhf.judges.interface import JUDGE_KINDS, accuracy, pair_margins
 from online_rlhf.train.models import seed_everything
@@ -20,16 +20,14 @@ if __name__ == "__main__":
     p.add_argument("--rm", required=True)
     p.add_argument("--kind", choices=JUDGE_KINDS, default="reward_model")
     p.add_argument("--pairs", required=True)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=4096)
-    p.add_argument("--threads", type=int, default=None)
+    add_judge_args(p)
     p.add_argument("--output", required=True)
     a = p.parse_args()
     seed_everything(0, a.threads)
     rows = read_parquet(a.pairs, ("source", "prompt", "chosen", "rejected")).to_dicts()
     if not rows:
         raise SystemExit(f"{a.pairs}: no held-out pairs to evaluate on")
-    margins = pair_margins(a.kind, a.rm, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length)
+    margins = pair_margins(a.kind, a.rm, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length, a.dtype)
     by_source = defaultdict(list)
     for r, m in zip(rows, margins):
         by_source[r["source"]].append(m)

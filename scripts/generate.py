@@ -4,7 +4,7 @@ from collections import Counter
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser, vllm_settings
+from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser
 from online_rlhf.core.sharding import shard_bounds
 from online_rlhf.core.tables import CHAT, read_parquet, write_parquet
 from online_rlhf.online.generation import (
@@ -13,6 +13,7 @@ from online_rlhf.online.generation import (
     generate_vllm,
     sampling_groups,
     shard_stream,
+    vllm_settings,
 )
 from online_rlhf.train.models import seed_everything
 

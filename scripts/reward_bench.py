@@ -6,7 +6,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.cli import add_judge_args, logger, parser
 from online_rlhf.core.tables import read_parquet, write_json
 from online_rlhf.judges.interface import JUDGE_KINDS, outcome, pair_margins
 from online_rlhf.judges.reward_bench import markdown_table, summarise
@@ -20,15 +20,13 @@ if __name__ == "__main__":
     p.add_argument("--kind", choices=JUDGE_KINDS, required=True)
     p.add_argument("--model", default=None, help="judge model folder (not for the oracle)")
     p.add_argument("--name", required=True, help="the judge's name in the tables")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=4096)
-    p.add_argument("--threads", type=int, default=None)
+    add_judge_args(p)
     p.add_argument("--output", required=True)
     p.add_argument("--table", required=True)
     a = p.parse_args()
     seed_everything(0, a.threads)
     rows = read_parquet(a.benchmark, ("subset", "prompt", "chosen", "rejected")).to_dicts()
-    margins = pair_margins(a.kind, a.model, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length)
+    margins = pair_margins(a.kind, a.model, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length, a.dtype)
     result = summarise([r["subset"] for r in rows], [outcome(m) for m in margins])
     # Non-finite margins count as wrong; for the pairwise judge they are comparisons over --max-length (never scored).
     result.update(judge=a.name, kind=a.kind, non_finite=sum(not math.isfinite(m) for m in margins))

@@ -6,8 +6,8 @@ import math
 import _bootstrap  # noqa: F401
 import polars as pl
 
-from online_rlhf.core.cli import logger, parser
-from online_rlhf.core.sharding import shard_bounds
+from online_rlhf.core.cli import add_judge_args, logger, parser
+from online_rlhf.core.sharding import shard_by_prompt
 from online_rlhf.core.tables import read_parquet
 from online_rlhf.judges.interface import JUDGE_KINDS, over_length, score_responses
 from online_rlhf.train.models import seed_everything
@@ -21,27 +21,20 @@ if __name__ == "__main__":
     p.add_argument("--rm", default=None, help="judge model folder (judges reward_model and preference_model)")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=4096, help="tokens of prompt + response; longer ones never enter a pair")
-    p.add_argument("--judge-max-length", type=int, default=None, help="tokens of a pairwise comparison (default: --max-length)")
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--threads", type=int, default=None)
+    add_judge_args(p)
+    p.add_argument("--judge-max-length", type=int, required=True, help="tokens the judge reads (a pairwise judge: the whole comparison)")
     p.add_argument("--output", required=True)
     a = p.parse_args()
-    seed_everything(0, a.threads)
+    if a.judge != "oracle":  # the oracle is plain Python: no torch to seed or thread (its start-up is most of the job)
+        seed_everything(0, a.threads)
     if a.judge != "oracle" and not a.rm:
         raise SystemExit(f"--rm is required when --judge is {a.judge}")
     gens = read_parquet(a.generations, ("prompt_id", "prompt", "sample_index", "response"))
-    # Shard by prompt, not by row, so all K responses of a prompt are scored by the same job (the pairwise judge's
-    # pivot is one of them).
-    prompt_ids = gens["prompt_id"].unique(maintain_order=True)
-    lo, hi = shard_bounds(len(prompt_ids), a.shards, a.shard)
-    part = gens.filter(pl.col("prompt_id").is_in(prompt_ids.slice(lo, hi - lo).implode())).sort("prompt_id", "sample_index", maintain_order=True)
+    part, n_prompts = shard_by_prompt(gens, a.shards, a.shard)
     prompts, responses = part["prompt"].to_list(), part["response"].to_list()
     rewards, comparison_over = [], []
-    judge_length = a.judge_max_length or a.max_length
     if prompts:
-        rewards, comparison_over = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, judge_length, a.dtype)
+        rewards, comparison_over = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, a.judge_max_length, a.dtype)
     over = over_length(a.rm if a.judge != "oracle" else None, prompts, responses, a.max_length)
     out = part.with_columns(
         pl.Series("reward", rewards, dtype=pl.Float64),
@@ -55,5 +48,5 @@ if __name__ == "__main__":
     log.info(
         "shard %d/%d: %d responses of %d prompts scored by %s; %d over %d tokens, %d comparisons over %d tokens (unscored),"
         " %d other non-finite (all kept out of pairs by build_pairs)",
-        a.shard, a.shards, out.height, hi - lo, a.judge, sum(over), a.max_length, sum(comparison_over), judge_length, bad,
+        a.shard, a.shards, out.height, n_prompts, a.judge, sum(over), a.max_length, sum(comparison_over), a.judge_max_length, bad,
     )

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT, snakemake_bin
 
 
@@ -31,16 +33,17 @@ def test_default_dag():
     counts = job_counts()
     assert counts["train_sft"] == counts["train_reward_model"] == counts["train_offline_dpo"] == 1
     assert counts["train_dpo"] == counts["build_pairs"] == counts["select_prompts"] == 3
-    assert counts["generate"] == counts["score"] == 3 * 2  # 2 shards each
+    assert counts["generate"] == counts["score"] == 3  # 1 shard each (the smoke config exercises several)
+    assert counts["check_ordering"] == counts["onpolicy_accuracy"] == 1
     assert counts["evaluate_policy"] == 5  # sft, offline_dpo, iter1..3
     assert counts["generate_validation"] == counts["judge_validation"] == 3 and counts["select_best_iterate"] == 1
     assert counts["synthesize_dataset"] == counts["normalize_dataset"] == 16
-    assert counts["build_mixture"] == counts["mixture_stats"] == 3  # mix1 (the RM's), mix1_tldr, mix2
+    assert counts["build_mixture"] == counts["mixture_stats"] == 3  # mix1, mix1_tldr, mix2 (the RM's)
 
 
 def test_iterations_unroll_from_the_command_line():
     counts = job_counts("--config", "iterations=5")
-    assert counts["train_dpo"] == 5 and counts["generate"] == 10 and counts["evaluate_policy"] == 7
+    assert counts["train_dpo"] == 5 and counts["generate"] == 5 and counts["evaluate_policy"] == 7
 
 
 def test_paper_dag_lists_the_full_recipe_without_the_hub():
@@ -92,3 +95,55 @@ def test_ablation_overlays_merge_onto_the_default():
     assert not re.search(r"--generations results/(iter\d+|selection/\w+)/generations.parquet --judge reward_model", out)
     out = snakemake("-n", "--forceall", "--configfile", "config/config.yaml", "config/ablations/concise.yaml").stdout
     assert "--length-penalty 0.001" in out
+
+
+def shell_commands(*args) -> list[str]:
+    out = snakemake("-n", "--forceall", "--printshellcmds", *args).stdout
+    return re.findall(r"^Shell command: (.*)$", out, re.MULTILINE)
+
+
+def option(cmd: str, name: str) -> str | None:
+    """The value of `name` on a command line (None when the command does not pass it: the script's own default)."""
+    found = re.search(rf" {name} ('[^']*'|\S+)", cmd)
+    return found.group(1) if found else None
+
+
+@pytest.fixture(scope="module")
+def paper_commands():
+    return shell_commands("--configfile", "config/paper.yaml")
+
+
+def test_every_job_running_a_judge_model_runs_it_alike(paper_commands):
+    """One definition of judging: on the paper's DAG the reward model reads the same max length in the same dtype in
+    online scoring, held-out evaluation, validation, the length-bias study and its own evaluations (held-out pairs,
+    RewardBench); likewise the pairwise model. (Held-out evaluation used to run the RM in float32, online bf16.)"""
+    runs = {"reward_model": [], "preference_model": []}
+    for cmd in paper_commands:
+        if "scripts/score.py" in cmd:
+            kind, length = option(cmd, "--judge"), option(cmd, "--judge-max-length")
+        elif "scripts/evaluate_reward_model.py" in cmd or "scripts/reward_bench.py" in cmd:
+            kind, length = (option(cmd, "--kind") if " --kind " in cmd else "reward_model"), option(cmd, "--max-length")
+        else:
+            continue
+        if kind != "oracle":
+            runs[kind].append((cmd.split()[1], length, option(cmd, "--dtype"), option(cmd, "--batch-size")))
+    rm_scripts = {r[0] for r in runs["reward_model"]}
+    assert rm_scripts == {"scripts/score.py", "scripts/evaluate_reward_model.py", "scripts/reward_bench.py"}
+    # score: 3 iterations x 8 shards, judge_eval: 5 policies, judge_validation: 3 iterates, length bias: 1
+    assert sum(r[0] == "scripts/score.py" for r in runs["reward_model"]) == 24 + 5 + 3 + 1
+    assert {r[1:3] for r in runs["reward_model"]} == {("4096", "bfloat16")}
+    assert {r[1:3] for r in runs["preference_model"]} == {("3072", "bfloat16")}
+    assert len(runs["preference_model"]) == 3  # its held-out pairs, RewardBench, length bias
+
+
+def test_every_job_sampling_a_policy_samples_it_alike(paper_commands):
+    """One definition of sampling: the online samples, held-out evaluation, validation, benchmark answers and the
+    length-bias study use one backend, dtype, stop tokens and tensor-parallel size."""
+    runs = []
+    for cmd in paper_commands:
+        if "scripts/generate.py" in cmd or "scripts/benchmark_answers.py" in cmd:
+            runs.append((cmd.split()[1], *(option(cmd, o) for o in ("--backend", "--dtype", "--stop-token-ids", "--tensor-parallel-size"))))
+    assert {r[0] for r in runs} == {"scripts/generate.py", "scripts/benchmark_answers.py"}
+    # generate: 3 x 8 shards, generate_eval: 5 policies, generate_validation: 3, length bias: 1; answers: 5 policies
+    assert len(runs) == 24 + 5 + 3 + 1 + 5
+    assert {r[1:] for r in runs} == {("vllm", "bfloat16", "'[128001,128009]'", "1")}

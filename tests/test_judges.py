@@ -272,11 +272,16 @@ def test_an_external_reward_model_is_adopted_with_a_pad_token(tmp_path):
     build_base_model(tok, ARCH, seed=0).save_pretrained(base)
     tok.save_pretrained(base)
     released = tmp_path / "released"
-    AutoModelForSequenceClassification.from_pretrained(base, num_labels=1).save_pretrained(released)
+    external = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    external.config.pad_token_id = None  # a released RM without one: adoption writes it into its own config only
+    external.save_pretrained(released)
     tok.save_pretrained(released)
+    before = {p.name: p.read_bytes() for p in released.iterdir()}
     out = tmp_path / "adopted"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "adopt_reward_model.py"), "--model", str(released), "--output", str(out)], check=True)
     assert load_reward_model(out).config.pad_token_id == tok.pad_token_id
+    assert {p.name: p.read_bytes() for p in released.iterdir()} == before  # the source folder is left as it was
+    assert (out / "model.safetensors").stat().st_ino == (released / "model.safetensors").stat().st_ino
     assert len(score_with_reward_model(str(out), [chat("abcd")], ["dcba"], 4, 64)) == 1
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "adopt_reward_model.py"), "--model", str(base), "--output", str(tmp_path / "x")],
                          capture_output=True, text=True, check=False)

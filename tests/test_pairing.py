@@ -72,3 +72,49 @@ def test_random_rule_orders_the_pair_by_reward():
 def test_unknown_rule_is_an_error():
     with pytest.raises(ValueError, match="unknown pair rule"):
         select_pair([(0, 1.0), (1, 0.0)], "worst_best", random.Random(0))
+
+
+def rewards_table():
+    import polars as pl
+
+    from online_rlhf.core.tables import CHAT
+
+    prompt = [{"role": "user", "content": "abcd"}]
+    rows = [
+        # p1: three usable responses, best 0.9 (sample 2), worst 0.1 (sample 0)
+        ("p1", 0, "xx", 0.1, 2, "stop"), ("p1", 1, "dcb", 0.5, 3, "stop"), ("p1", 2, "dcba", 0.9, 4, "length"),
+        # p2: a tie: no pair
+        ("p2", 1, "ab", 0.3, 2, "stop"), ("p2", 0, "ba", 0.3, 2, "stop"),
+    ]
+    return pl.DataFrame(
+        [{"prompt_id": p, "prompt": prompt, "sample_index": s, "response": r, "reward": w, "over_length": False,
+          "num_tokens": n, "finish_reason": f} for p, s, r, w, n, f in rows],
+        schema_overrides={"prompt": CHAT},
+    )
+
+
+def test_prompt_groups_pair_rows_and_pair_stats_describe_one_iteration():
+    from online_rlhf.online.pairing import pair_rows, pair_stats, prompt_groups
+
+    table = rewards_table()
+    groups = prompt_groups(table)
+    assert [(pid, [r["sample_index"] for r in rows]) for pid, _, rows in groups] == [("p1", [0, 1, 2]), ("p2", [0, 1])]
+    pairs, drops = build_pairs(groups, "best_worst", 0.0, 0)
+    out = pair_rows(pairs, 2, "results/iter2/rewards.parquet")
+    assert len(out) == 1 and out[0]["source"] == "iter2" and out[0]["origin"] == "results/iter2/rewards.parquet:p1"
+    assert (out[0]["chosen"], out[0]["rejected"], out[0]["chosen_sample"], out[0]["rejected_sample"]) == ("dcba", "xx", 2, 0)
+    stats = pair_stats(table, out, drops, 2, "best_worst", 0.0)
+    assert (stats["prompts"], stats["responses"], stats["pairs"]) == (2, 5, 1)
+    assert sum(stats["dropped"].values()) == len(drops) and stats["dropped"]
+    assert stats["mean_reward"] == pytest.approx((0.1 + 0.5 + 0.9 + 0.3 + 0.3) / 5)
+    assert stats["mean_top1_reward"] == pytest.approx((0.9 + 0.3) / 2)
+    assert (stats["mean_chosen_reward"], stats["mean_rejected_reward"]) == (0.9, 0.1)
+    assert (stats["mean_chosen_chars"], stats["mean_rejected_chars"], stats["mean_response_tokens"]) == (4, 2, 2.6)
+    assert stats["finish_reasons"] == {"length": 1, "stop": 4}
+
+
+def test_pair_stats_of_nothing_are_none_not_errors():
+    from online_rlhf.online.pairing import pair_stats
+
+    stats = pair_stats(rewards_table().head(0), [], [], 1, "best_worst", 0.0)
+    assert stats["pairs"] == 0 and stats["mean_reward"] is None and stats["mean_chosen_chars"] is None

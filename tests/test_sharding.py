@@ -53,3 +53,23 @@ def test_gather_rejects_lost_or_short_output(got, message):
 def test_gather_rejects_duplicate_samples():
     with pytest.raises(ValueError, match="appear twice"):
         check_complete(["a"], [{"prompt_id": "a", "sample_index": 0}] * 2, 2, "x")
+
+
+def test_shard_by_prompt_keeps_every_prompts_responses_together_and_tiles_the_prompts():
+    import polars as pl
+
+    from online_rlhf.core.sharding import shard_by_prompt
+
+    # 7 prompts with 3 responses each, rows interleaved and out of sample order
+    rows = [{"prompt_id": f"p{i}", "sample_index": s} for s in (2, 0, 1) for i in (3, 1, 4, 0, 5, 9, 2)]
+    table = pl.DataFrame(rows)
+    parts = [shard_by_prompt(table, 3, k) for k in range(3)]
+    assert [n for _, n in parts] == [2, 2, 3]
+    seen = [set(part["prompt_id"]) for part, _ in parts]
+    assert set().union(*seen) == {r["prompt_id"] for r in rows} and sum(len(s) for s in seen) == 7
+    # first-seen prompt order decides the shard; inside a shard rows are sorted by prompt then sample
+    assert seen[0] == {"p3", "p1"}
+    first = parts[0][0]
+    assert first.rows() == [("p1", 0), ("p1", 1), ("p1", 2), ("p3", 0), ("p3", 1), ("p3", 2)]
+    empty, n = shard_by_prompt(table.head(0), 2, 1)
+    assert empty.height == 0 and n == 0

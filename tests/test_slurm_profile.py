@@ -111,3 +111,16 @@ def test_multi_node_needs_an_accelerate_config():
 def test_example_partition_file_is_one_the_plugin_reads():
     names = {p.name: p.limits.max_gpu for p in read_partition_file(ROOT / "profiles/slurm/partitions.yaml")}
     assert names == {"cpu": 0, "gpu": 8}
+
+
+def test_profile_slurm_as_typed_from_the_repository_root():
+    """`snakemake --profile slurm` (what HPC users type) and `--profile profiles/slurm` name the same profile: Snakemake
+    looks the short name up in the working directory, where `slurm` links to profiles/slurm."""
+    proc = snakemake("results/sft/model", "-n", "--forceall", "--profile", "slurm", "--configfile", "config/paper.yaml")
+    short = proc.stdout
+    assert "Using profiles slurm and workflow specific profile profiles/default" in proc.stdout + proc.stderr
+    full = snakemake("results/sft/model", "-n", "--forceall", *PROFILE, "--configfile", "config/paper.yaml").stdout
+    assert "Job stats:" in short and "train_sft" in short
+    # the SLURM profile's settings are in force: its default resources and the executor
+    assert resources(rule_blocks(short)["train_sft"]) == resources(rule_blocks(full)["train_sft"])
+    assert (ROOT / "slurm").resolve() == (ROOT / "profiles/slurm").resolve()

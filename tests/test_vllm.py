@@ -259,6 +259,9 @@ def test_audit_tolerance_mode_covers_every_generation_rule():
         for name, body in re.findall(r"^\s*rule (\w+):\n(.*?)(?=^\s*rule \w+:|\Z)", smk.read_text(), re.MULTILINE | re.DOTALL):
             if re.search(r"scripts/(generate|benchmark_answers)\.py", body):
                 sampling.add(name)
+    # rules derived from a sampling rule (`use rule generate as generate_eval with:`) sample too
+    for smk in (ROOT / "rules").glob("*.smk"):
+        sampling |= {name for base, name in re.findall(r"^\s*use rule (\w+) as (\w+) with:", smk.read_text(), re.MULTILINE) if base in sampling}
     assert sampling == GENERATION_RULES and GENERATION_RULES <= GPU_NONDETERMINISTIC_RULES
 
 

@@ -48,16 +48,10 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enforce-eager", action="store_true", help="vllm: no torch.compile / CUDA graphs (faster start, slower steps)")
 
 
-def vllm_settings(a: argparse.Namespace):
-    """The vLLM engine settings of a generation script's options (add_generation_args)."""
-    from online_rlhf.online.generation import VllmSettings
-
-    return VllmSettings(
-        dtype=a.dtype,
-        tensor_parallel_size=a.tensor_parallel_size,
-        gpu_memory_utilization=a.gpu_memory_utilization,
-        max_model_len=a.max_model_len,
-        cpu_kvcache_space=a.cpu_kvcache_space,
-        cpu_threads_bind=a.cpu_threads_bind,
-        enforce_eager=a.enforce_eager,
-    )
+def add_judge_args(p: argparse.ArgumentParser) -> None:
+    """How every judging script runs its judge model (online scoring, held-out evaluation, RewardBench): the rules
+    pass all of them (rules/common.smk judge_params), so no script falls back to a default of its own."""
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--max-length", type=int, required=True, help="tokens the judge reads (score.py: longer responses are flagged over_length)")
+    p.add_argument("--dtype", required=True, choices=["float32", "bfloat16", "float16"], help="the judge's weights dtype")
+    p.add_argument("--threads", type=int, default=None)

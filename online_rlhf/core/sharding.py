@@ -28,6 +28,17 @@ def shard_names(n_shards: int) -> list[str]:
     return [str(k).zfill(width) for k in range(n_shards)]
 
 
+def shard_by_prompt(table, n_shards: int, shard: int, key: str = "prompt_id", order: tuple[str, ...] = ("prompt_id", "sample_index")):
+    """(rows of shard k of S, its number of prompts): the prompts (first-seen order) tiled by shard_bounds, so all
+    responses of a prompt land in the same shard (a pairwise judge's pivot is one of them); rows sorted by `order`."""
+    import polars as pl
+
+    keys = table[key].unique(maintain_order=True)
+    lo, hi = shard_bounds(len(keys), n_shards, shard)
+    part = table.filter(pl.col(key).is_in(keys.slice(lo, hi - lo).implode())).sort(*order, maintain_order=True)
+    return part, hi - lo
+
+
 def check_complete(expected_prompt_ids: list[str], rows: list[dict], per_prompt: int, what: str) -> None:
     counts = Counter(r["prompt_id"] for r in rows)
     expected = set(expected_prompt_ids)

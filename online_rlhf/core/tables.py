@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -54,3 +56,20 @@ def write_json(obj, path: str | Path) -> None:
 
 def read_json(path: str | Path):
     return json.loads(Path(path).read_text())
+
+
+def is_snakemake_marker(path: str | Path) -> bool:
+    """Snakemake's own bookkeeping files inside directory outputs (.snakemake_timestamp, ...)."""
+    return Path(path).name.startswith(".snakemake")
+
+
+def link_or_copy(source: str | Path, dest: str | Path) -> None:
+    """Hard-link one file (no copy of a 16 GB model on the same filesystem; unlike a symlink it survives a later
+    clean of the source), copying it across filesystems. Never one of Snakemake's markers: Snakemake stamps the
+    marker of a new output folder, and through a shared inode it would stamp the source's folder too."""
+    if is_snakemake_marker(source):
+        raise ValueError(f"{source}: Snakemake's own marker; it belongs to its folder and is never linked or copied")
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)

@@ -14,7 +14,8 @@ JUDGE_KINDS = ("reward_model", "preference_model", "oracle")
 
 
 def pair_margins(
-    kind: str, model_dir: str | None, prompts: list[list[dict]], chosen: list[str], rejected: list[str], batch_size: int, max_length: int
+    kind: str, model_dir: str | None, prompts: list[list[dict]], chosen: list[str], rejected: list[str], batch_size: int, max_length: int,
+    dtype: str = "float32",
 ) -> list[float]:
     """How much the judge prefers `chosen` over `rejected` per pair: > 0 right, 0 a tie, < 0 wrong.
 
@@ -23,13 +24,13 @@ def pair_margins(
     max_length never scores: its margin is NaN, which `outcome` counts as wrong and the callers count as over_length.
     """
     if kind == "reward_model":
-        rc = score_with_reward_model(model_dir, prompts, chosen, batch_size, max_length, desc="chosen")
-        rr = score_with_reward_model(model_dir, prompts, rejected, batch_size, max_length, desc="rejected")
+        rc = score_with_reward_model(model_dir, prompts, chosen, batch_size, max_length, dtype, desc="chosen")
+        rr = score_with_reward_model(model_dir, prompts, rejected, batch_size, max_length, dtype, desc="rejected")
         return [c - r for c, r in zip(rc, rr)]
     if kind == "preference_model":
         from online_rlhf.train.preference_model import prefer_first_probabilities
 
-        probs, _ = prefer_first_probabilities(model_dir, list(zip(prompts, chosen, rejected)), batch_size, max_length)
+        probs, _ = prefer_first_probabilities(model_dir, list(zip(prompts, chosen, rejected)), batch_size, max_length, dtype)
         return [p - 0.5 for p in probs]
     if kind == "oracle":
         return [c - r for c, r in zip(score_with_oracle(prompts, chosen), score_with_oracle(prompts, rejected))]

@@ -312,3 +312,16 @@ def generate_vllm(
     tok = load_tokenizer(model_dir)
     llm = vllm_engine(model_dir, seed % SEED_SPACE, settings or VllmSettings())
     return sample_vllm(llm, tok, prompts, groups, max_new_tokens, seed, stop_token_ids, first_row=first_row, rows=rows)
+
+
+def vllm_settings(a):
+    """The vLLM engine settings of a generation script's options (add_generation_args)."""
+    return VllmSettings(
+        dtype=a.dtype,
+        tensor_parallel_size=a.tensor_parallel_size,
+        gpu_memory_utilization=a.gpu_memory_utilization,
+        max_model_len=a.max_model_len,
+        cpu_kvcache_space=a.cpu_kvcache_space,
+        cpu_threads_bind=a.cpu_threads_bind,
+        enforce_eager=a.enforce_eager,
+    )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
+from collections import Counter
 from collections.abc import Iterable
+
+import polars as pl
+
+from online_rlhf.core.tables import CHAT
+from online_rlhf.data.sources.common import pair_id
 
 PAIR_RULES = ("best_worst", "best_random", "random")
 
@@ -96,3 +103,72 @@ def build_pairs(
             }
         )
     return pairs, drops
+
+
+# Columns of an iteration's pairs table (results/iter{t}/pairs.parquet), in order.
+PAIR_SCHEMA = {"id": str, "source": str, "origin": str, "prompt_id": str, "prompt": CHAT, "chosen": str, "rejected": str,
+               "chosen_score": float, "rejected_score": float, "chosen_reward": float, "rejected_reward": float,
+               "chosen_sample": int, "rejected_sample": int}
+DROP_SCHEMA = {"prompt_id": str, "sample_index": int, "reason": str}
+
+
+def prompt_groups(table) -> list[tuple[str, list[dict], list[dict]]]:
+    """(prompt_id, prompt, its scored responses in sample order) per prompt of a rewards table, in prompt order."""
+    groups = []
+    for (pid,), g in table.sort("prompt_id", "sample_index").group_by("prompt_id", maintain_order=True):
+        rows = g.to_dicts()
+        groups.append((pid, rows[0]["prompt"], rows))
+    return groups
+
+
+def pair_rows(pairs: list[dict], iteration: int, origin: str) -> list[dict]:
+    """build_pairs' pairs as rows of the canonical pair table (PAIR_SCHEMA), sourced iter<t>, origin <file>:<prompt>."""
+    return [
+        {
+            "id": pair_id(r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"]),
+            "source": f"iter{iteration}",
+            "origin": f"{origin}:{r['prompt_id']}",
+            "prompt_id": r["prompt_id"],
+            "prompt": r["prompt"],
+            "chosen": r["chosen"][0]["content"],
+            "rejected": r["rejected"][0]["content"],
+            "chosen_score": r["chosen_score"],
+            "rejected_score": r["rejected_score"],
+            "chosen_reward": r["chosen_reward"],
+            "rejected_reward": r["rejected_reward"],
+            "chosen_sample": r["chosen_sample"],
+            "rejected_sample": r["rejected_sample"],
+        }
+        for r in pairs
+    ]
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return statistics.fmean(values) if values else None
+
+
+def pair_stats(table, pairs: list[dict], drops: list[dict], iteration: int, rule: str, length_penalty: float) -> dict:
+    """pair_stats.json of an iteration: what was scored (rewards table), what became pairs (pair_rows) and why the
+    rest was dropped; means are None where there is nothing to average. Unscored responses (NaN: e.g. the pairwise
+    judge's over-length comparisons) are counted in `dropped`, not averaged."""
+    scored = table.filter(pl.col("reward").is_finite())
+    return {
+        "iteration": iteration,
+        "rule": rule,
+        "length_penalty": length_penalty,
+        "prompts": table["prompt_id"].n_unique(),
+        "responses": table.height,
+        "pairs": len(pairs),
+        "dropped": dict(sorted(Counter(d["reason"] for d in drops).items())),
+        "mean_reward": _mean(scored["reward"].to_list()),
+        "mean_top1_reward": _mean(scored.group_by("prompt_id").max()["reward"].to_list()),
+        "mean_chosen_reward": _mean(r["chosen_reward"] for r in pairs),
+        "mean_rejected_reward": _mean(r["rejected_reward"] for r in pairs),
+        "mean_chosen_chars": _mean(len(r["chosen"]) for r in pairs),
+        "mean_rejected_chars": _mean(len(r["rejected"]) for r in pairs),
+        "mean_response_chars": _mean(len(x) for x in table["response"].to_list()),
+        "mean_response_tokens": _mean(table["num_tokens"].to_list()),
+        # "length" = cut at max_new_tokens: many of these mean the budget is too small for the task.
+        "finish_reasons": dict(sorted(Counter(table["finish_reason"].to_list()).items())),
+    }

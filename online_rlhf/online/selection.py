@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import statistics
 from pathlib import Path
+
+from online_rlhf.core.tables import is_snakemake_marker, link_or_copy
 
 
 def candidate_models(iterations: int, scope: str, offline_dpo: bool) -> list[str]:
@@ -51,21 +51,20 @@ def rank_candidates(rewards: dict[str, list[float]]) -> dict:
 
 
 def link_model(source: str | Path, target: str | Path) -> int:
-    """Make `target` a folder with the files of `source`: hard links (no copy of a 16 GB model on the same
-    filesystem, and unlike a symlink it survives a later clean of the source), a copy across filesystems."""
+    """Make `target` a folder with the files of `source` (hard links, copies across filesystems), except Snakemake's
+    markers: the final policy gets its own .snakemake_timestamp, so the winner never looks newer than its users."""
     source, target = Path(source), Path(target)
     if not source.is_dir():
         raise FileNotFoundError(f"model folder {source} does not exist")
     target.mkdir(parents=True, exist_ok=False)
     count = 0
     for path in sorted(source.rglob("*")):
+        if is_snakemake_marker(path):
+            continue
         dest = target / path.relative_to(source)
         if path.is_dir():
             dest.mkdir(exist_ok=True)
             continue
-        try:
-            os.link(path, dest)
-        except OSError:
-            shutil.copy2(path, dest)
+        link_or_copy(path, dest)
         count += 1
     return count

@@ -27,7 +27,12 @@ GENERATION_RULES = frozenset({"generate", "generate_eval", "generate_validation"
 # continuous batching (which prompts share a batch depends on timing, and so do padding and the kernels chosen).
 # Every other rule is a pure function of its inputs on any hardware and must always reproduce exactly.
 GPU_NONDETERMINISTIC_RULES = GENERATION_RULES | frozenset(
-    {"train_sft", "train_reward_model", "train_offline_dpo", "train_dpo", "score", "judge_eval", "evaluate_reward_model"}
+    {
+        "train_sft", "train_reward_model", "train_offline_dpo", "train_dpo", "train_preference_model",
+        # every job that runs a judge model (rules/common.smk: one definition of judging)
+        "score", "judge_eval", "judge_validation", "length_bias_score",
+        "evaluate_reward_model", "evaluate_preference_model", "reward_bench",
+    }
 )
 MODES = ("exact", "tolerance")
 DEFAULT_RELATIVE_TOLERANCE = 0.05
