@@ -168,6 +168,13 @@ def mixture_inputs(wildcards):
     return [clean_table(s) for s in mixture_sources(config["mixtures"][wildcards.mixture])]
 
 
+def generation_policy(wildcards):
+    """Iteration t always samples from pi_{t-1} (pi_0 = SFT for t = 1), whatever online.init says DPO starts from:
+    sampling from pi_0 in every iteration would silently turn the online loop into offline DPO."""
+    t = int(wildcards.iteration)
+    return policy_dir("sft") if t == 1 else policy_dir(f"iter{t - 1}")
+
+
 def dpo_init(wildcards):
     t = int(wildcards.iteration)
     return policy_dir("sft") if t == 1 or config["online"]["init"] == "sft" else policy_dir(f"iter{t - 1}")
