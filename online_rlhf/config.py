@@ -69,7 +69,7 @@ def reference_errors(config: dict) -> list[str]:
     from .sources import PAIR_ADAPTERS, adapter_options
 
     pair_formats = tuple(PAIR_ADAPTERS)
-    need("sft.dataset", config["sft"]["dataset"], ("messages",))
+    need("sft.dataset", config["sft"]["dataset"], ("messages", "gsm8k"))
     for mix, spec in config["mixtures"].items():
         for src in spec["sources"]:
             need(f"mixtures.{mix}.sources", src, pair_formats)

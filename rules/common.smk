@@ -204,6 +204,8 @@ def normalize_params(wc):
         args.append(f"--field {spec['field']}")
     if spec.get("options"):
         args.append(f"--options '{as_json(spec['options'])}'")
+    if spec.get("skip_rows"):
+        args.append(f"--skip-rows {spec['skip_rows']}")
     if spec.get("max_rows"):
         args.append(f"--max-rows {spec['max_rows']}")
     return " ".join(args)
