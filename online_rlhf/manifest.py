@@ -38,7 +38,7 @@ CODE_PATHS = (
     "Snakefile", "rules", "scripts", "online_rlhf", "envs", "profiles", "report", "pyproject.toml",
     "config/schema.yaml", "config/accelerate",
 )
-WORKFLOW_PATHS = CODE_PATHS + ("config",)
+WORKFLOW_PATHS = CODE_PATHS + ("config", "data")  # data/samples: the real-model config reads them
 IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 
 # Fields of the manifest that legitimately change between identical runs: when and how long, and the job logs

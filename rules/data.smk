@@ -8,6 +8,7 @@ HUB_DATASETS = {k: v for k, v in DATASETS.items() if v["source"] == "hub"}
 
 
 localrules:
+    preflight,
     prefetch,
     prefetch_model,
     prefetch_dataset,
@@ -21,6 +22,19 @@ rule prefetch:
         "resources/benchmarks/hub/reward_bench" if config.get("reward_bench", {}).get("source") == "hub" else [],
         [f"resources/benchmarks/hub/{b}" for b in hub_benchmarks()],
         [f"resources/benchmarks/url/{b}" for b, v in CHAT_BENCH.items() if v["source"] == "url"],
+
+
+rule preflight:
+    """Login-node check in seconds, before any job: every model's pad token and chat template, max lengths against
+    the model's positions, precision against the launcher, prefetch completeness and revisions; each problem names
+    the config key that fixes it (online_rlhf/preflight.py)."""
+    params:
+        config=lambda wc: as_json(config),
+        downloads=" ".join(rules.prefetch.input),
+    log:
+        "results/logs/preflight.log",
+    shell:
+        "python scripts/preflight.py --config {params.config:q} --downloads {params.downloads} 2>&1 | tee {log}"
 
 
 BASE = config["models"]["base"]
