@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .training import dpo_loss_types, label_smoothing_problem
+from online_rlhf.train.trainers import dpo_loss_types, label_smoothing_problem
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
@@ -66,7 +66,7 @@ def reference_errors(config: dict) -> list[str]:
         elif datasets[name]["format"] not in formats:
             errors.append(f"{key}: dataset {name!r} has format {datasets[name]['format']!r}; expected {' or '.join(formats)}")
 
-    from .sources import PAIR_ADAPTERS, adapter_options
+    from online_rlhf.data.sources import PAIR_ADAPTERS, adapter_options
 
     pair_formats = tuple(PAIR_ADAPTERS)
     need("sft.dataset", config["sft"]["dataset"], ("messages", "gsm8k"))

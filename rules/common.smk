@@ -9,12 +9,12 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.exceptions import WorkflowError
 
 from online_rlhf.config import ConfigError, validate_config
-from online_rlhf.launch import gpu_resources, launch_prefix
-from online_rlhf.modeling import package_dir
-from online_rlhf.sharding import shard_names
-from online_rlhf.sources import KIND
-from online_rlhf.mixtures import mixture_sources
-from online_rlhf.selection import candidate_models
+from online_rlhf.train.launch import gpu_resources, launch_prefix
+from online_rlhf.train.models import package_dir
+from online_rlhf.core.sharding import shard_names
+from online_rlhf.data.sources import KIND
+from online_rlhf.data.mixtures import mixture_sources
+from online_rlhf.online.selection import candidate_models
 
 try:
     validate_config(config)
@@ -55,7 +55,7 @@ def training_hparams(section):
 
 def launcher(section):
     """`python`, `accelerate launch ... --num_processes <gpus>` when the section names an accelerate config, or
-    `srun ... accelerate launch ...` once per node when its rule asks for several nodes (online_rlhf/launch.py)."""
+    `srun ... accelerate launch ...` once per node when its rule asks for several nodes (online_rlhf/train/launch.py)."""
     rule_name = f"train_{section}"
     try:
         return launch_prefix(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.chat_benchmarks import answer_rows, answer_turns, read_questions
-from online_rlhf.cli import add_generation_args, json_arg, logger, parser
-from online_rlhf.generation import SamplingGroup, generate_transformers, generate_vllm
-from online_rlhf.modeling import seed_everything
-from online_rlhf.records import write_jsonl
+from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.evaluate.chat_benchmarks import answer_rows, answer_turns, read_questions
+from online_rlhf.online.generation import SamplingGroup, generate_transformers, generate_vllm
+from online_rlhf.train.models import seed_everything
 
 log = logger("benchmark_answers")
 GREEDY = [SamplingGroup(0.0, 1)]

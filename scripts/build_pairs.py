@@ -6,10 +6,10 @@ from collections import Counter
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.pairing import PAIR_RULES, build_pairs
-from online_rlhf.sources.common import pair_id
-from online_rlhf.tables import CHAT, read_parquet, write_json, write_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import CHAT, read_parquet, write_json, write_parquet
+from online_rlhf.data.sources.common import pair_id
+from online_rlhf.online.pairing import PAIR_RULES, build_pairs
 
 log = logger("build_pairs")
 

@@ -4,8 +4,10 @@ judge's raw output) next to the metrics."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.benchmark_judges import make_judge
-from online_rlhf.chat_benchmarks import (
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.core.tables import write_json
+from online_rlhf.evaluate.chat_benchmarks import (
     arena_summary,
     judge_alpaca,
     judge_arena,
@@ -15,9 +17,7 @@ from online_rlhf.chat_benchmarks import (
     read_answers,
     read_questions,
 )
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import write_jsonl
-from online_rlhf.tables import write_json
+from online_rlhf.evaluate.chat_judges import make_judge
 
 log = logger("judge_benchmark")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.report import (
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.tables import read_json, write_json
+from online_rlhf.report.summary import (
     BENCHMARK_LABELS,
     MIXTURE_COLUMNS,
     ablation_table,
@@ -28,7 +29,6 @@ from online_rlhf.report import (
     rst_table,
     selection_table,
 )
-from online_rlhf.tables import read_json, write_json
 
 log = logger("report")
 

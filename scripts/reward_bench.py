@@ -6,11 +6,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.judges import JUDGE_KINDS, outcome, pair_margins
-from online_rlhf.modeling import seed_everything
-from online_rlhf.reward_bench import markdown_table, summarise
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.judges.interface import JUDGE_KINDS, outcome, pair_margins
+from online_rlhf.judges.reward_bench import markdown_table, summarise
+from online_rlhf.train.models import seed_everything
 
 log = logger("reward_bench")
 

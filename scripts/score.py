@@ -6,11 +6,11 @@ import math
 import _bootstrap  # noqa: F401
 import polars as pl
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.judges import JUDGE_KINDS, over_length, score_responses
-from online_rlhf.modeling import seed_everything
-from online_rlhf.sharding import shard_bounds
-from online_rlhf.tables import read_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.sharding import shard_bounds
+from online_rlhf.core.tables import read_parquet
+from online_rlhf.judges.interface import JUDGE_KINDS, over_length, score_responses
+from online_rlhf.train.models import seed_everything
 
 log = logger("score")
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.benchmark_world import (
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.world.benchmarks import (
     REFERENCE_GENERATOR,
     alpaca_eval_rows,
     arena_hard_rows,
     lm_eval_rows,
     mt_bench_rows,
 )
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import write_jsonl
-from online_rlhf.world import WorldSpec
+from online_rlhf.world.task import WorldSpec
 
 log = logger("synthesize_benchmarks")
 

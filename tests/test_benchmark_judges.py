@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from online_rlhf.benchmark_judges import (
+from online_rlhf.evaluate.chat_benchmarks import judge_alpaca, judge_mt_bench
+from online_rlhf.evaluate.chat_judges import (
     APIJudge,
     LocalJudge,
     OracleJudge,
@@ -15,7 +16,6 @@ from online_rlhf.benchmark_judges import (
     parse_verdict,
     preference_from_logprobs,
 )
-from online_rlhf.chat_benchmarks import judge_alpaca, judge_mt_bench
 
 
 def test_parsers_read_the_published_formats_and_refuse_the_rest():
@@ -89,7 +89,7 @@ def test_api_judge_needs_the_key_in_the_environment(monkeypatch):
 
 
 def test_local_judge_on_a_tiny_model_counts_what_it_cannot_parse(tmp_path):
-    from online_rlhf.modeling import build_base_model, build_tokenizer
+    from online_rlhf.train.models import build_base_model, build_tokenizer
 
     tok = build_tokenizer(["mMabcd[]0123456789 "], "tiny")
     # A judge model brings its own chat template; the tiny world's has no system role.

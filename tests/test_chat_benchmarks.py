@@ -7,8 +7,8 @@ import random
 import pandas as pd
 import pytest
 
-from online_rlhf import chat_benchmarks as cb
-from online_rlhf.benchmark_judges import OracleJudge
+from online_rlhf.evaluate import chat_benchmarks as cb
+from online_rlhf.evaluate.chat_judges import OracleJudge
 
 
 def _annotations(n=120, seed=0, length_bias=0.0):

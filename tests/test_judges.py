@@ -9,21 +9,11 @@ import random
 import pytest
 
 from online_rlhf.config import ConfigError, load_config, validate_config
-from online_rlhf.judges import accuracy, outcome, over_length, pair_margins
-from online_rlhf.length_bias import pearson, plot_heatmap
-from online_rlhf.length_bias import summarise as length_summary
-from online_rlhf.preference_model import (
-    LABELS,
-    instruction,
-    missing_pieces,
-    pivot_comparisons,
-    prefer_first_probabilities,
-    prepare_tokenizer_and_model,
-    score_with_preference_model,
-    training_row,
-)
-from online_rlhf.records import Malformed, Record
-from online_rlhf.reward_bench import (
+from online_rlhf.core.records import Malformed, Record
+from online_rlhf.judges.interface import accuracy, outcome, over_length, pair_margins
+from online_rlhf.judges.length_bias import pearson, plot_heatmap
+from online_rlhf.judges.length_bias import summarise as length_summary
+from online_rlhf.judges.reward_bench import (
     MADEUP_SECTIONS,
     REWARDBENCH_BALANCED,
     REWARDBENCH_SECTIONS,
@@ -33,7 +23,17 @@ from online_rlhf.reward_bench import (
     subset_weights,
     summarise,
 )
-from online_rlhf.world import WorldSpec, oracle_reward
+from online_rlhf.train.preference_model import (
+    LABELS,
+    instruction,
+    missing_pieces,
+    pivot_comparisons,
+    prefer_first_probabilities,
+    prepare_tokenizer_and_model,
+    score_with_preference_model,
+    training_row,
+)
+from online_rlhf.world.task import WorldSpec, oracle_reward
 
 ARCH = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
         "max_position_embeddings": 128}
@@ -42,7 +42,7 @@ ARCH = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num
 @pytest.fixture(scope="module")
 def pm_dir(tmp_path_factory):
     """A tiny untrained pairwise model: enough to check the arithmetic of both orders and the pivot."""
-    from online_rlhf.modeling import build_base_model, build_tokenizer
+    from online_rlhf.train.models import build_base_model, build_tokenizer
 
     base = tmp_path_factory.mktemp("base")
     tok = build_tokenizer(["abcdefgh"])
@@ -77,7 +77,7 @@ def test_instruction_format_and_random_order():
 
 
 def test_pieces_are_added_only_where_the_vocabulary_lacks_them(pm_dir):
-    from online_rlhf.modeling import load_tokenizer
+    from online_rlhf.train.models import load_tokenizer
 
     assert missing_pieces(load_tokenizer(pm_dir)) == []
 
@@ -235,8 +235,8 @@ def test_an_external_reward_model_is_adopted_with_a_pad_token(tmp_path):
 
     from transformers import AutoModelForSequenceClassification
 
-    from online_rlhf.modeling import build_base_model, build_tokenizer, load_reward_model
-    from online_rlhf.scoring import score_with_reward_model
+    from online_rlhf.judges.scoring import score_with_reward_model
+    from online_rlhf.train.models import build_base_model, build_tokenizer, load_reward_model
 
     from .conftest import ROOT
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from online_rlhf.pairing import build_pairs, penalised, select_pair
+from online_rlhf.online.pairing import build_pairs, penalised, select_pair
 
 
 def responses(*rewards, texts=None, over=(), truncated=()):

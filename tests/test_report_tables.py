@@ -3,7 +3,7 @@ file, what is not produced and why, and links to artifacts."""
 
 import pytest
 
-from online_rlhf.report import (
+from online_rlhf.report.summary import (
     ablation_table,
     benchmark_tables,
     judges_table,
