@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from online_rlhf.train.models import apply_tokenizer_spec, package_dir, tokenizer_problems
 from online_rlhf.core.offline import PREFETCH_HINT, PREFETCH_RECORD, prefetch_record
+from online_rlhf.train.models import apply_tokenizer_spec, package_dir, tokenizer_problems
 
 TRAINING_SECTIONS = ("sft", "reward_model", "preference_model", "dpo", "offline_dpo")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
