@@ -14,6 +14,7 @@ from .test_dag import snakemake
 
 pytestmark = pytest.mark.slow
 NEWLINE = 198
+GEN_TOKENS = 64
 
 
 def reduced_config() -> dict:
@@ -31,9 +32,9 @@ def reduced_config() -> dict:
         config[section].update(max_steps=2, global_batch_size=2, per_device_batch_size=2, max_length=256)
     config["dpo"]["learning_rate"] = config["offline_dpo"]["learning_rate"] = 1e-4  # visible in two steps
     config["online"]["prompts_per_iteration"] = 3
-    # GSM8K solutions run to 100+ tokens and a truncated reply is never chosen: in 32 tokens, one line is the answer.
+    # GSM8K solutions run to 100+ tokens and a truncated reply is never chosen: one line (up to 64 tokens) is the answer.
     # 198 is SmolLM2's "\n" (an extra stop token, like Llama-3's <|eot_id|> beside its EOS).
-    config["online"]["generation"].update(max_new_tokens=32, sampling=[{"temperature": 1.0, "n": 2}], stop_token_ids=[NEWLINE])
+    config["online"]["generation"].update(max_new_tokens=GEN_TOKENS, sampling=[{"temperature": 1.0, "n": 2}], stop_token_ids=[NEWLINE])
     config["evaluation"]["max_new_tokens"] = 32
     config["benchmarks"]["generation"]["max_new_tokens"] = 32
     config["benchmarks"]["lm_eval"].update(limit=2, max_gen_toks=32)
@@ -87,7 +88,7 @@ def test_responses_are_decoded_text_that_stops_at_a_stop_token_or_is_flagged_tru
         text = row["response"]
         assert "<|im_end|>" not in text and "<|im_start|>" not in text and "<|endoftext|>" not in text
         assert text.strip() and any(c.isalpha() for c in text)  # words, not token ids
-        assert (row["finish_reason"] == "length") == (row["num_tokens"] >= 32)
+        assert (row["finish_reason"] == "length") == (row["num_tokens"] >= GEN_TOKENS)
 
 
 def test_rewards_are_finite_and_tell_the_responses_of_a_prompt_apart(run):
