@@ -37,5 +37,12 @@ report: $(BIN)/.installed
 audit: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/audit.py $(ARGS)
 
+# docs/results.md from a finished run's own files (scripts/results_doc.py): RUN is the run's folder (default: this one);
+# ARGS adds sections, e.g. ARGS="--run smollm2=/path/to/run --seeds /path/a /path/b".
+RUN ?= .
+.PHONY: results
+results: $(BIN)/.installed
+	$(BIN)/python scripts/results_doc.py --run default=$(RUN) --benchmarks $(wildcard benchmarks/results/*.json) $(ARGS) --output docs/results.md
+
 clean:
 	rm -rf results resources .snakemake

@@ -179,6 +179,9 @@ def benchmark_errors(config: dict) -> list[str]:
                 errors.append(f"benchmarks.chat.{name}.{key}: required for source {spec['source']!r}")
         if name == "arena_hard" and spec["source"] != "synthetic" and "baseline" not in spec:
             errors.append("benchmarks.chat.arena_hard.baseline: required (the baseline model's answer file)")
+        if name == "mt_bench" and spec["source"] in ("hub", "url") and "references" not in spec:
+            errors.append("benchmarks.chat.mt_bench.references: required (FastChat grades math, reasoning and coding against "
+                          "reference_answer/gpt-4.jsonl; fetch it beside question.jsonl)")
     synthetic = [k for k, v in chat.items() if v["source"] == "synthetic"]
     synthetic += [f"lm_eval.{k}" for k, v in bench.get("lm_eval", {}).get("tasks", {}).items() if v["source"] == "synthetic"]
     if synthetic and "world" not in config:

@@ -2,6 +2,8 @@
 r(chosen) > r(rejected); pairwise model: P(chosen > rejected) > 1/2 over both orders), ties counting half, overall
 and per source."""
 
+import math
+import statistics
 from collections import defaultdict
 
 import _bootstrap  # noqa: F401
@@ -35,7 +37,9 @@ if __name__ == "__main__":
         "judge": a.kind,
         "pairs": len(rows),
         "accuracy": accuracy(margins),
-        "mean_margin": sum(margins) / len(rows),
+        # Non-finite margins count as wrong; for the pairwise judge they are comparisons over --max-length (unscored).
+        "non_finite": sum(not math.isfinite(m) for m in margins),
+        "mean_margin": statistics.fmean(m for m in margins if math.isfinite(m)) if any(map(math.isfinite, margins)) else None,
         "by_source": {s: {"pairs": len(v), "accuracy": accuracy(v)} for s, v in sorted(by_source.items())},
     }
     write_json(result, a.output)

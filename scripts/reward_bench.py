@@ -30,6 +30,7 @@ if __name__ == "__main__":
     rows = read_parquet(a.benchmark, ("subset", "prompt", "chosen", "rejected")).to_dicts()
     margins = pair_margins(a.kind, a.model, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length)
     result = summarise([r["subset"] for r in rows], [outcome(m) for m in margins])
+    # Non-finite margins count as wrong; for the pairwise judge they are comparisons over --max-length (never scored).
     result.update(judge=a.name, kind=a.kind, non_finite=sum(not math.isfinite(m) for m in margins))
     write_json(result, a.output)
     Path(a.table).write_text(markdown_table(result, a.name))

@@ -86,16 +86,43 @@ def test_both_orders_make_a_consistent_probability(pm_dir):
     comps = [(chat("abcd"), "dcba", "abcd"), (chat("abcd"), "abcd", "dcba"), (chat("abc"), "cba", "cba")]
     probs, over = prefer_first_probabilities(pm_dir, comps, batch_size=2, max_length=128)
     assert probs[0] + probs[1] == pytest.approx(1.0, abs=1e-6)  # P(a > b) + P(b > a) = 1 whatever the model
-    assert probs[2] == pytest.approx(0.5, abs=1e-6) and over == 0
-    _, over = prefer_first_probabilities(pm_dir, comps[:1], batch_size=2, max_length=10)
-    assert over == 2  # both orders of the comparison were longer than 10 tokens (left-truncated, counted)
+    assert probs[2] == pytest.approx(0.5, abs=1e-6) and over == [False, False, False]
+
+
+def test_over_length_comparisons_never_score(pm_dir):
+    """A comparison longer than max_length in either order gets no probability (NaN), is flagged, and does not
+    change the others' numbers; it used to be left-truncated (losing [CONTEXT] and answer A) and scored."""
+    from online_rlhf.train.models import load_tokenizer
+
+    tok = load_tokenizer(pm_dir)
+    short, long = (chat("abcd"), "dcba", "abcd"), (chat("abcd"), "dcba" * 8, "abcd")
+    def n_tokens(comparison):
+        text = tok.apply_chat_template(instruction(*comparison), tokenize=False, add_generation_prompt=True)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    n_short, n_long = n_tokens(short), n_tokens(long)
+    assert n_short < n_long
+    alone, _ = prefer_first_probabilities(pm_dir, [short], batch_size=2, max_length=n_short)
+    probs, over = prefer_first_probabilities(pm_dir, [short, long], batch_size=2, max_length=n_short)
+    assert over == [False, True] and math.isnan(probs[1]) and probs[0] == pytest.approx(alone[0], abs=1e-6)
+    # The pivot scheme: the long response has no score; its prompt's pivot still has a scored comparison.
+    ids = ["p", "p", "p"]
+    scores, unscored = score_with_preference_model(pm_dir, ids, [chat("abcd")] * 3, ["dcba", "abcd", "dcba" * 8], 4, n_short)
+    assert unscored == [False, False, True] and scores[0] == 0.5 and math.isnan(scores[2])
+    # A pivot whose every comparison is over length was compared with nothing: flagged too.
+    scores, unscored = score_with_preference_model(pm_dir, ["q", "q"], [chat("abcd")] * 2, ["dcba" * 8, "abcd"], 4, n_short)
+    assert unscored == [True, True] and all(math.isnan(x) for x in scores)
+    # Held-out / RewardBench margins: NaN, which counts as wrong (and the scripts count as non_finite).
+    margins = pair_margins("preference_model", pm_dir, [chat("abcd")], ["dcba" * 8], ["abcd"], 4, n_short)
+    assert math.isnan(margins[0]) and outcome(margins[0]) == 0.0
 
 
 def test_pivot_scheme_costs_n_minus_one_comparisons_and_gives_the_pivot_one_half(pm_dir):
     comps, pivots = pivot_comparisons([[0, 1, 2, 3], [4, 5], [6]])
     assert comps == [(1, 0), (2, 0), (3, 0), (5, 4)] and pivots == [0, 4, 6]
     ids = ["p", "p", "p", "q", "q"]
-    scores, _ = score_with_preference_model(pm_dir, ids, [chat("abcd")] * 3 + [chat("ab")] * 2, ["dcba", "abcd", "dcb", "ba", "ab"], 4, 128)
+    scores, unscored = score_with_preference_model(pm_dir, ids, [chat("abcd")] * 3 + [chat("ab")] * 2, ["dcba", "abcd", "dcb", "ba", "ab"], 4, 128)
+    assert not any(unscored)
     assert scores[0] == 0.5 and scores[3] == 0.5 and all(0.0 < s < 1.0 for s in scores)
     margins = pair_margins("preference_model", pm_dir, [chat("abcd")], ["dcba"], ["abcd"], 4, 128)
     assert margins[0] == pytest.approx(scores[1] * -1 + 0.5, abs=1e-6)  # P(dcba > abcd) - 1/2 = 1/2 - P(abcd > dcba)

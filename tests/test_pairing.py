@@ -66,6 +66,14 @@ def test_over_length_responses_never_enter_a_pair():
     assert drops == [{"prompt_id": "p", "sample_index": 0, "reason": "over_max_length"}]
 
 
+def test_responses_the_pairwise_judge_could_not_score_are_dropped_with_their_own_reason():
+    rs = responses(math.nan, 0.5, 0.1)
+    rs[0]["comparison_over_length"] = True
+    pairs, drops = build_pairs([("p", [], rs)], "best_worst", 0.0, 0)
+    assert (pairs[0]["chosen_sample"], pairs[0]["rejected_sample"]) == (1, 2)
+    assert drops == [{"prompt_id": "p", "sample_index": 0, "reason": "comparison_over_judge_max_length"}]
+
+
 def test_length_penalty_can_flip_the_choice():
     rs = responses(1.0, 0.99, 0.0, texts=["x" * 100, "short", "bad"])
     no_pen, _ = build_pairs([("p", [], rs)], "best_worst", 0.0, 0)

@@ -19,7 +19,8 @@ def pair_margins(
     """How much the judge prefers `chosen` over `rejected` per pair: > 0 right, 0 a tie, < 0 wrong.
 
     reward_model: r(chosen) - r(rejected); preference_model: P(chosen > rejected) - 1/2, averaged over both orders;
-    oracle: the difference of oracle rewards (the made-up world's ground truth).
+    oracle: the difference of oracle rewards (the made-up world's ground truth). A pairwise comparison longer than
+    max_length never scores: its margin is NaN, which `outcome` counts as wrong and the callers count as over_length.
     """
     if kind == "reward_model":
         rc = score_with_reward_model(model_dir, prompts, chosen, batch_size, max_length, desc="chosen")
@@ -51,24 +52,27 @@ def accuracy(margins: list[float]) -> float:
 def score_responses(
     kind: str, model_dir: str | None, prompt_ids: list[str], prompts: list[list[dict]], responses: list[str],
     batch_size: int, max_length: int, dtype: str = "float32",
-) -> list[float]:
+) -> tuple[list[float], list[bool]]:
     """A scalar per response: the RM's reward, the oracle's, or the pairwise model's P(response > pivot) (each prompt's
-    first response is its pivot, see preference_model.pivot_comparisons)."""
+    first response is its pivot, see preference_model.pivot_comparisons); and, per response, whether the pairwise
+    comparison that would score it was longer than max_length (then it has no score: NaN; the other judges: never)."""
     if kind == "reward_model":
-        return score_with_reward_model(model_dir, prompts, responses, batch_size, max_length, dtype)
+        scores = score_with_reward_model(model_dir, prompts, responses, batch_size, max_length, dtype)
+        return scores, [False] * len(scores)
     if kind == "preference_model":
         from online_rlhf.train.preference_model import score_with_preference_model
 
-        scores, _ = score_with_preference_model(model_dir, prompt_ids, prompts, responses, batch_size, max_length, dtype)
-        return scores
+        return score_with_preference_model(model_dir, prompt_ids, prompts, responses, batch_size, max_length, dtype)
     if kind == "oracle":
-        return score_with_oracle(prompts, responses)
+        scores = score_with_oracle(prompts, responses)
+        return scores, [False] * len(scores)
     raise ValueError(f"unknown judge kind {kind!r}; expected one of {JUDGE_KINDS}")
 
 
 def over_length(tokenizer_dir: str | None, prompts: list[list[dict]], responses: list[str], max_length: int) -> list[bool]:
     """Whether each chat-templated conversation (prompt + response) is longer than max_length tokens of the judge's
-    tokenizer. Stated rule: such responses are still scored (left-truncated) but never enter a preference pair."""
+    tokenizer. Stated rule: such responses are still scored by the Bradley-Terry model (left-truncated) but never enter
+    a preference pair; the pairwise judge does not score over-length comparisons at all (score_responses)."""
     if tokenizer_dir is None:
         return [False] * len(responses)
     from online_rlhf.train.models import chat_length, load_tokenizer

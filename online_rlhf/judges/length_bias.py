@@ -59,6 +59,8 @@ def summarise(rows: list[dict], groups: int = 5) -> dict:
         "responses": len(rows),
         "defined": len(defined),
         "undefined": len(prompts) - len(defined),
+        # e.g. the pairwise judge's over-length comparisons: no score, so their prompt's r is undefined
+        "unscored_responses": sum(not math.isfinite(r["reward"]) for r in rows),
         "mean_r": statistics.fmean(defined) if defined else None,
         "median_r": statistics.median(defined) if defined else None,
         "share_positive": sum(r > 0 for r in defined) / len(defined) if defined else None,

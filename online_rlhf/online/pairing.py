@@ -16,11 +16,14 @@ def penalised(reward: float, response: str, length_penalty: float) -> float:
     return reward - length_penalty * len(response)
 
 
-def usable(reward: float, response: str, over_length: bool = False) -> str | None:
-    """Why a response cannot enter a pair, or None. Stated rule: empty replies, non-finite rewards and responses whose
-    judged conversation exceeded the judge's max_length (scored from a truncated text) are excluded."""
+def usable(reward: float, response: str, over_length: bool = False, comparison_over_length: bool = False) -> str | None:
+    """Why a response cannot enter a pair, or None. Stated rule: empty replies, responses the pairwise judge could
+    not score because their comparison exceeded its max_length, non-finite rewards and responses whose judged
+    conversation exceeded the judge's max_length (scored from a truncated text) are excluded."""
     if not response.strip():
         return "empty_response"
+    if comparison_over_length:
+        return "comparison_over_judge_max_length"
     if not math.isfinite(reward):
         return "non_finite_reward"
     if over_length:
@@ -69,10 +72,11 @@ def build_pairs(
 ) -> tuple[list[dict], list[dict]]:
     """For each (prompt_id, prompt, responses) build a pair; returns (pairs, drops) with a reason for every drop.
 
-    Each response dict has `response`, `reward`, `sample_index`, `over_length` and `finish_reason` ("stop", or
-    "length" when cut at max_new_tokens). Drops cover whole prompts (tie, too few usable responses, no complete
-    response to choose) and single responses: excluded before selection (empty, non-finite reward, over length), or
-    truncated and ranked above the chosen reply (`truncated_not_chosen`: it would have been chosen).
+    Each response dict has `response`, `reward`, `sample_index`, `over_length`, `finish_reason` ("stop", or "length"
+    when cut at max_new_tokens) and optionally `comparison_over_length` (the pairwise judge's). Drops cover whole
+    prompts (tie, too few usable responses, no complete response to choose) and single responses: excluded before
+    selection (empty, unscored comparison, non-finite reward, over length), or truncated and ranked above the chosen
+    reply (`truncated_not_chosen`: it would have been chosen).
     """
     rng = random.Random(seed)
     pairs: list[dict] = []
@@ -80,7 +84,7 @@ def build_pairs(
     for prompt_id, prompt, responses in groups:
         candidates = []
         for i, r in enumerate(responses):
-            why = usable(r["reward"], r["response"], r["over_length"])
+            why = usable(r["reward"], r["response"], r["over_length"], r.get("comparison_over_length", False))
             if why:
                 drops.append({"prompt_id": prompt_id, "sample_index": r["sample_index"], "reason": why})
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import textwrap
 
 
 def model_order(models: list[str]) -> list[str]:
@@ -122,6 +123,44 @@ BENCHMARK_LABELS = {
     "mt_bench": "MT-Bench (1-10)",
     "arena_hard": "Arena-Hard (%)",
 }
+# "LC AlpacaEval-2" means the leaderboard's GLM; any other GLM says which it is (the minimal one, fitted without
+# df_gamed.csv, differs from the leaderboard's LC by up to 14 points on real annotations).
+LEADERBOARD_GLM = "length_controlled_v1"
+
+
+def alpaca_name(glm: str | None) -> str:
+    if glm == LEADERBOARD_GLM:
+        return BENCHMARK_LABELS["alpaca_eval"]
+    if glm == "length_controlled_minimal":
+        return "AlpacaEval-2 LC with the minimal GLM (%), not the leaderboard's LC"
+    return f"AlpacaEval-2 LC with GLM {glm or 'unrecorded'} (%)"
+
+
+def chat_provenance(result: dict) -> dict:
+    """What a chat-benchmark number depends on besides the model: judge, GLM (AlpacaEval) and benchmark version."""
+    out = {"judge": result.get("judge"), "benchmark_version": result.get("benchmark_version")}
+    if result["benchmark"] == "alpaca_eval":
+        out["glm"] = result.get("glm") or result.get("metrics", {}).get("glm")
+    return out
+
+
+def chat_label(benchmark: str, cell: dict) -> str:
+    """A chat-benchmark number's full name: e.g. 'LC AlpacaEval-2 (%) [GLM length_controlled_v1; judge gpt-4-1106-preview;
+    tatsu-lab/alpaca_eval@main]'."""
+    name = alpaca_name(cell.get("glm")) if benchmark == "alpaca_eval" else BENCHMARK_LABELS[benchmark]
+    parts = ([f"GLM {cell.get('glm')}"] if benchmark == "alpaca_eval" else []) + [
+        f"judge {cell.get('judge') or 'unrecorded'}", cell.get("benchmark_version") or "version unrecorded"
+    ]
+    return f"{name} [{'; '.join(parts)}]"
+
+
+def column_label(benchmark: str, cells: list) -> str:
+    """A table column's header: the chat benchmark's full name; where the column mixes judges, GLMs or versions
+    (e.g. Table 4 across runs), every one of them, so no number stands under a name that is not its own."""
+    if benchmark not in CHAT_BENCHMARKS:
+        return BENCHMARK_LABELS.get(benchmark, benchmark)
+    labels = sorted({chat_label(benchmark, c) for c in cells if isinstance(c, dict)})
+    return " | ".join(labels) if labels else BENCHMARK_LABELS[benchmark]
 
 
 def cell(value, artifact: str, digits: int = 3, **extra) -> dict:
@@ -163,7 +202,7 @@ def benchmark_tables(results: list[dict]) -> tuple[list[str], list[str], list[di
                 raise ValueError(f"benchmark {b!r} has no result for model {model!r}")
             # lm-eval reports fractions; the paper's tables show percentages for them too
             value = r["value"] * 100 if b in academic else r["value"]
-            row[b] = cell(value, r["artifact"], 2, metric=r["metric"])
+            row[b] = cell(value, r["artifact"], 2, metric=r["metric"], **(chat_provenance(r) if b in chat else {}))
         # The paper quotes the mean Arena-Hard answer length (656 vs 382 tokens for the concise model).
         source = next((b for b in ("arena_hard", "alpaca_eval", "mt_bench") if b in chat), None)
         if source:
@@ -262,6 +301,7 @@ def plot_benchmarks_vs_iteration(results: list[dict], path: str) -> None:
     chat, academic, rows = benchmark_tables(results)
     names = chat + academic
     by_model = {r["model"]: r for r in rows}
+    labels = {b: column_label(b, [r[b] for r in rows]) if b in chat else f"{b} (%)" for b in names}
     iters = [m for m in model_order(list(by_model)) if m.startswith("iter")]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
     for ax, b in zip(axes[0], names):
@@ -273,7 +313,7 @@ def plot_benchmarks_vs_iteration(results: list[dict], path: str) -> None:
         if "offline_dpo" in by_model:
             ax.axhline(by_model["offline_dpo"][b]["value"], color="tab:orange", ls="--", label="offline DPO")
         ax.set_xticks(xs, ["SFT" if x == 0 else f"iter {x}" for x in xs])
-        ax.set_title(BENCHMARK_LABELS.get(b, f"{b} (%)"))
+        ax.set_title("\n".join(textwrap.wrap(labels[b], 48)), fontsize=8)
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="best", fontsize=8)
     fig.tight_layout()

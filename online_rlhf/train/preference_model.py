@@ -56,22 +56,33 @@ def label_token_ids(tokenizer) -> tuple[int, int]:
     return ids[0][0], ids[1][0]
 
 
-def prepare_tokenizer_and_model(init_dir: str, dtype):
-    """The SFT model and tokenizer with the instruction's pieces added as tokens where the vocabulary lacks them
-    (new embedding rows; the base model itself is left as it is)."""
-    from transformers import AutoModelForCausalLM
-
+def prepare_tokenizer(init_dir: str):
+    """The SFT model's tokenizer with the instruction's pieces added as tokens where the vocabulary lacks them."""
     from online_rlhf.train.models import load_tokenizer
 
     tok = load_tokenizer(init_dir)
-    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
     added = missing_pieces(tok)
     if added:
         tok.add_tokens(added)
-        model.resize_token_embeddings(len(tok), mean_resizing=False)
     if missing_pieces(tok):
         raise ValueError(f"tokenizer of {init_dir} still cannot encode {missing_pieces(tok)} after adding them")
-    return tok, model, added
+    return tok, added
+
+
+def prepare_model(init_dir: str, tok, dtype):
+    """The SFT model with new embedding rows for the tokens `prepare_tokenizer` added (the base model is left as it
+    is)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
+    if len(tok) != model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tok), mean_resizing=False)
+    return model
+
+
+def prepare_tokenizer_and_model(init_dir: str, dtype):
+    tok, added = prepare_tokenizer(init_dir)
+    return tok, prepare_model(init_dir, tok, dtype), added
 
 
 def split_over_length(tokenizer, rows: list[dict], max_length: int) -> tuple[list[dict], list[dict]]:
@@ -91,21 +102,34 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
     from trl import SFTConfig, SFTTrainer
 
     from online_rlhf.train.checkpoints import make_stop_on_signal
-    from online_rlhf.train.models import seed_everything
-    from online_rlhf.train.trainers import _dataset, _run_dir, _train_and_save, common_args, weights_dtype
+    from online_rlhf.train.models import seed_everything, torch_dtype
+    from online_rlhf.train.trainers import (
+        MASTER_DTYPE,
+        _dataset,
+        _run_dir,
+        _train_and_save,
+        checked_args,
+        common_args,
+        parameters_held,
+        threads_per_process,
+    )
 
-    seed_everything(seed, threads)
-    tok, model, added = prepare_tokenizer_and_model(init_dir, weights_dtype(hp))
+    seed_everything(seed, threads_per_process(threads))
+    tok, added = prepare_tokenizer(init_dir)
     rng = random.Random(seed)
     rows = [training_row(p, rng) for p in pairs]
     fits, over = split_over_length(tok, rows, hp["max_length"])
     # Checkpoints (and TRL's model card) go to the run's checkpoint folder beside the output, as for the other
     # trainers: a preempted job resumes, and the model folder holds only what a rerun reproduces bit for bit.
     run_dir = _run_dir(hp, output, seed, fits, [init_dir])
-    args = SFTConfig(**common_args(hp, run_dir, seed), max_length=hp["max_length"], packing=hp.get("packing", False), completion_only_loss=True)
+    args = checked_args(SFTConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"],
+                        packing=hp.get("packing", False), completion_only_loss=True)
+    # After the trainer's config: under ZeRO-3 the weights are partitioned as they load (online_rlhf.train.trainers).
+    model = prepare_model(init_dir, tok, torch_dtype(MASTER_DTYPE))
+    loaded = {"policy": parameters_held(model)}
     stop = make_stop_on_signal()
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(fits), processing_class=tok, callbacks=[stop])
-    result = _train_and_save(trainer, stop, run_dir, tok, Path(output))
+    result = _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
     labels_b = sum(r["completion"][0]["content"] == LABELS[1] for r in fits)
     return {**result, "pairs_in": len(pairs), "pairs_trained": len(fits), "dropped_over_length": len(over),
             "label_b_share": labels_b / len(fits) if fits else None, "added_tokens": added}
@@ -113,12 +137,16 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
 
 def prefer_first_probabilities(
     pm_dir: str, comparisons: list[tuple[list[dict], str, str]], batch_size: int, max_length: int, dtype: str = "float32", desc: str = "compare"
-) -> tuple[list[float], int]:
+) -> tuple[list[float], list[bool]]:
     """P(a1 > a2) for each (prompt, a1, a2), averaged over both orders: (P_A(x, a1, a2) + P_B(x, a2, a1)) / 2.
 
-    Returns the probabilities and how many of the 2 x len(comparisons) inputs exceeded max_length tokens (those keep
-    their end: left truncation, as for the Bradley-Terry model).
+    Returns the probabilities and, per comparison, whether it was longer than max_length tokens in either order.
+    Such a comparison never scores (its probability is NaN, and it is not run): cut to fit, it would lose the
+    instruction's start ([CONTEXT] and answer A from the left, the label position from the right), and the number
+    would mean nothing. Callers count them (pair building drops the response with its own reason).
     """
+    import math
+
     import torch
 
     from online_rlhf.core.batching import make_batches
@@ -126,20 +154,20 @@ def prefer_first_probabilities(
 
     device = default_device()
     tok = load_tokenizer(pm_dir)
-    tok.truncation_side = "left"
     id_a, id_b = label_token_ids(tok)
     model = load_policy(pm_dir, dtype=dtype, device=device)
     texts = []
     for prompt, a1, a2 in comparisons:
         for first, second in ((a1, a2), (a2, a1)):
             texts.append(tok.apply_chat_template(instruction(prompt, first, second), tokenize=False, add_generation_prompt=True))
-    p_first = [0.0] * len(texts)  # probability of the label naming the first-shown answer
-    over = 0
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    over = [lengths[2 * k] > max_length or lengths[2 * k + 1] > max_length for k in range(len(comparisons))]
+    run = [i for i in range(len(texts)) if not over[i // 2]]
+    p_first = [math.nan] * len(texts)  # probability of the label naming the first-shown answer
     with torch.no_grad():
-        for idx in tqdm(make_batches([len(t) for t in texts], batch_size), desc=desc, unit="batch"):
-            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            over += int((enc["attention_mask"].sum(dim=1) > max_length).sum())
-            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=max_length, add_special_tokens=False).to(device)
+        for batch in tqdm(make_batches([lengths[i] for i in run], batch_size), desc=desc, unit="batch"):
+            idx = [run[j] for j in batch]
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             # Left padding: the label position (the next token after the prompt) is the last one of every row.
             logits = model(**enc).logits[:, -1, [id_a, id_b]].float()
             probs = torch.softmax(logits, dim=-1)[:, 0].cpu().tolist()
@@ -168,8 +196,15 @@ def pivot_comparisons(groups: list[list[int]]) -> tuple[list[tuple[int, int]], l
 def score_with_preference_model(
     pm_dir: str, prompt_ids: list[str], prompts: list[list[dict]], responses: list[str], batch_size: int, max_length: int,
     dtype: str = "float32", desc: str = "pivot",
-) -> tuple[list[float], int]:
-    """A scalar per response for pair building: P(response > pivot), the pivot being each prompt's first response."""
+) -> tuple[list[float], list[bool]]:
+    """A scalar per response for pair building: P(response > pivot), the pivot being each prompt's first response.
+
+    Also returns, per response, whether it has no score because its comparison was longer than max_length tokens
+    (score NaN). The pivot scores 1/2 only when at least one comparison with it scored: a pivot whose every
+    comparison was over length was compared with nothing, and is flagged as well.
+    """
+    import math
+
     groups: dict[str, list[int]] = {}
     for i, pid in enumerate(prompt_ids):
         groups.setdefault(pid, []).append(i)
@@ -178,8 +213,13 @@ def score_with_preference_model(
         pm_dir, [(prompts[i], responses[i], responses[j]) for i, j in comparisons], batch_size, max_length, dtype, desc
     )
     scores = [0.0] * len(responses)
+    unscored = [False] * len(responses)
+    compared: dict[int, list[bool]] = {}
+    for (i, j), p, o in zip(comparisons, probs, over):
+        scores[i], unscored[i] = (math.nan, True) if o else (p, False)
+        compared.setdefault(j, []).append(o)
     for p in pivots:
-        scores[p] = 0.5
-    for (i, _), p in zip(comparisons, probs):
-        scores[i] = p
-    return scores, over
+        flags = compared.get(p, [])
+        unscored[p] = bool(flags) and all(flags)
+        scores[p] = math.nan if unscored[p] else 0.5
+    return scores, unscored
