@@ -2,8 +2,8 @@
 
 For every configured model and tokenizer: the pad token and chat template adopt_base_model would apply (the same
 checks, train.models.tokenizer_problems), the configured max lengths against the model's positions, each training
-section's precision against its launcher (pure bf16 weights without DeepSpeed are refused: AdamW on bf16 weights
-rounds the paper's 5e-7 updates away), and that every Hub download is complete and at the configured revision.
+section's launcher (pure bf16 weights are refused: AdamW on them rounds the paper's 5e-7 updates away; the trainers
+keep fp32 master weights), and that every Hub download is complete and at the configured revision.
 Every problem names the config key that fixes it; notes (a branch name where a commit would pin bytes) do not fail."""
 
 from __future__ import annotations
@@ -131,23 +131,22 @@ def check_lengths(config: dict, max_positions: int, findings: Findings) -> None:
 
 
 def check_precision(config: dict, root: Path, findings: Findings) -> None:
+    """Each section's launcher exists. Pure bf16 weights cannot happen any more: the trainers load, update and save
+    fp32 master weights and `precision: bf16` is autocast (or DeepSpeed's bf16 mode), online_rlhf/train/trainers.py
+    MASTER_DTYPE; a section whose weights dtype is not fp32 is refused, should that ever change."""
+    from online_rlhf.train.trainers import MASTER_DTYPE
+
+    if MASTER_DTYPE != "float32":
+        findings.problems.append(f"precision: trainers keep {MASTER_DTYPE} master weights; AdamW would round small updates away")
     for section in TRAINING_SECTIONS:
         hp = config.get(section)
-        if not hp or hp.get("precision") != "bf16":
+        if not hp:
             continue
         launcher = hp.get("accelerate_config")
-        if not launcher:
-            findings.problems.append(
-                f"{section}.precision: bf16 without DeepSpeed (no {section}.accelerate_config) trains bf16 weights with AdamW, "
-                "which rounds small updates (lr 5e-7) to zero; use fp32 or a DeepSpeed config (bf16 compute, fp32 master weights)"
-            )
-        elif not (root / "config" / "accelerate" / launcher).is_file():
+        if launcher and not (root / "config" / "accelerate" / launcher).is_file():
             findings.problems.append(f"{section}.accelerate_config: config/accelerate/{launcher} does not exist")
-        elif not accelerate_is_deepspeed(launcher, root):
-            findings.problems.append(
-                f"{section}.precision: bf16 under {launcher}, which is not a DeepSpeed config: the weights would be bf16 "
-                "with no fp32 master copy; use fp32 or a DeepSpeed config"
-            )
+        elif hp.get("precision") == "bf16" and not (launcher and accelerate_is_deepspeed(launcher, root)):
+            findings.notes.append(f"{section}.precision: bf16 without DeepSpeed is bf16 autocast over fp32 master weights")
 
 
 def check_datasets(config: dict, root: Path, findings: Findings) -> None:

@@ -89,15 +89,13 @@ def test_each_problem_names_its_key(paper_workdir):
     work, config = paper_workdir
     bad = json.loads(json.dumps(config))
     bad["sft"]["max_length"] = 9000
-    bad["dpo"]["accelerate_config"] = None
-    bad["reward_model"]["accelerate_config"] = "ddp.yaml"
+    bad["dpo"]["accelerate_config"] = "zero9.yaml"
     bad["models"]["base"]["chat_template"] = None
     bad["datasets"]["shp"]["revision"] = "v2"
     problems = preflight(bad, work).problems
     joined = "\n".join(problems)
     assert "sft.max_length: 9000 tokens exceed models.base's 8192 positions" in joined
-    assert "dpo.precision: bf16 without DeepSpeed" in joined
-    assert "reward_model.precision: bf16 under ddp.yaml, which is not a DeepSpeed config" in joined
+    assert "dpo.accelerate_config: config/accelerate/zero9.yaml does not exist" in joined
     assert "models.base.chat_template: the tokenizer has no chat template" in joined
     assert "datasets.shp.revision: " in joined and "stanfordnlp/SHP@v2" in joined
     empty = copy_workflow(work / "elsewhere")
