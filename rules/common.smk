@@ -1,5 +1,6 @@
 # Input functions, path helpers and config checks shared by every stage. No rules here.
 import json
+import shlex
 import sys
 import zlib
 from pathlib import Path
@@ -75,6 +76,25 @@ def launcher(section):
 def training_gpus(rule_name):
     """GPU resources of a training job: `gpu`, or per-node GRES and one task per node for a multi-node job."""
     return gpu_resources(compute(rule_name, "gpu"), compute(rule_name, "nodes"))
+
+
+def generation_python():
+    """Interpreter of the generation rules: online.generation.python (schema default `python`); a relative path is
+    the workflow folder's, e.g. .venv-vllm/bin/python that `make vllm` builds (docs/vllm.md)."""
+    python = config["online"]["generation"].get("python", "python")
+    if "/" in python and not Path(python).is_absolute():
+        python = str(Path(workflow.basedir) / python)
+    return python
+
+
+def generation_engine():
+    """The generation rules' context and vLLM engine options (online.generation); absent keys are left out, so the
+    backend's own default applies."""
+    gen = config["online"]["generation"]
+    flags = {"max_model_len": "--max-model-len", "gpu_memory_utilization": "--gpu-memory-utilization",
+             "cpu_kvcache_space": "--cpu-kvcache-space", "cpu_threads_bind": "--cpu-threads-bind"}
+    options = [f"{flag} {shlex.quote(str(gen[key]))}" for key, flag in flags.items() if key in gen]
+    return " ".join(options + (["--enforce-eager"] if gen.get("enforce_eager") else []))
 
 
 # ---- paths -------------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ rule generate_eval:
         max_new_tokens=EVAL["max_new_tokens"],
         batch_size=EVAL.get("batch_size", 64),
         backend=GEN["backend"],
+        python=generation_python(),
+        engine=generation_engine(),
         tp=GEN.get("tensor_parallel_size", 1),
         stop=as_json(GEN.get("stop_token_ids", [])),
         dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
@@ -33,10 +35,10 @@ rule generate_eval:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
+        "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
         " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
         " --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q} --dtype {params.dtype} --seed {params.seed}"
-        " --threads {threads} --output {output.generations} > {log} 2>&1"
+        " --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
 
 rule judge_eval:

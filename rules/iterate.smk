@@ -75,6 +75,8 @@ rule generate:
         max_new_tokens=GEN["max_new_tokens"],
         batch_size=GEN.get("batch_size", 64),
         backend=GEN["backend"],
+        python=generation_python(),
+        engine=generation_engine(),
         tp=GEN.get("tensor_parallel_size", 1),
         stop=as_json(GEN.get("stop_token_ids", [])),
         dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
@@ -91,11 +93,11 @@ rule generate:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --shard {wildcards.shard}"
+        "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --shard {wildcards.shard}"
         " --shards {params.shards} --sampling {params.sampling:q} --max-new-tokens {params.max_new_tokens}"
         " --batch-size {params.batch_size} --backend {params.backend} --tensor-parallel-size {params.tp}"
         " --stop-token-ids {params.stop:q} --dtype {params.dtype} --seed {params.seed} --threads {threads}"
-        " --output {output.generations} > {log} 2>&1"
+        " --output {output.generations} {params.engine} > {log} 2>&1"
 
 
 rule gather_generations:

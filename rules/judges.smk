@@ -195,6 +195,8 @@ if LB:
             max_new_tokens=LB.get("max_new_tokens", config["evaluation"]["max_new_tokens"]),
             batch_size=LB.get("batch_size", config["evaluation"].get("batch_size", 64)),
             backend=GEN["backend"],
+            python=generation_python(),
+            engine=generation_engine(),
             tp=GEN.get("tensor_parallel_size", 1),
             stop=as_json(GEN.get("stop_token_ids", [])),
             dtype="bfloat16" if config["sft"].get("precision") == "bf16" else "float32",
@@ -211,10 +213,10 @@ if LB:
         conda:
             "../envs/generation.yaml"
         shell:
-            "python scripts/generate.py --model {input.model} --prompts {input.prompts} --first {params.first}"
+            "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --first {params.first}"
             " --sampling {params.sampling:q} --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size}"
             " --backend {params.backend} --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q}"
-            " --dtype {params.dtype} --seed {params.seed} --threads {threads} --output {output.generations} > {log} 2>&1"
+            " --dtype {params.dtype} --seed {params.seed} --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
     rule length_bias_score:
         input:
