@@ -56,22 +56,33 @@ def label_token_ids(tokenizer) -> tuple[int, int]:
     return ids[0][0], ids[1][0]
 
 
-def prepare_tokenizer_and_model(init_dir: str, dtype):
-    """The SFT model and tokenizer with the instruction's pieces added as tokens where the vocabulary lacks them
-    (new embedding rows; the base model itself is left as it is)."""
-    from transformers import AutoModelForCausalLM
-
+def prepare_tokenizer(init_dir: str):
+    """The SFT model's tokenizer with the instruction's pieces added as tokens where the vocabulary lacks them."""
     from .modeling import load_tokenizer
 
     tok = load_tokenizer(init_dir)
-    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
     added = missing_pieces(tok)
     if added:
         tok.add_tokens(added)
-        model.resize_token_embeddings(len(tok), mean_resizing=False)
     if missing_pieces(tok):
         raise ValueError(f"tokenizer of {init_dir} still cannot encode {missing_pieces(tok)} after adding them")
-    return tok, model, added
+    return tok, added
+
+
+def prepare_model(init_dir: str, tok, dtype):
+    """The SFT model with new embedding rows for the tokens `prepare_tokenizer` added (the base model is left as it
+    is)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
+    if len(tok) != model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tok), mean_resizing=False)
+    return model
+
+
+def prepare_tokenizer_and_model(init_dir: str, dtype):
+    tok, added = prepare_tokenizer(init_dir)
+    return tok, prepare_model(init_dir, tok, dtype), added
 
 
 def split_over_length(tokenizer, rows: list[dict], max_length: int) -> tuple[list[dict], list[dict]]:
@@ -92,17 +103,21 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
 
     from .checkpoints import make_stop_on_signal
     from .modeling import seed_everything
-    from .training import _dataset, _run_dir, _train_and_save, common_args, weights_dtype
+    from .modeling import torch_dtype
+    from .training import MASTER_DTYPE, _dataset, _run_dir, _train_and_save, checked_args, common_args
 
     seed_everything(seed, threads)
-    tok, model, added = prepare_tokenizer_and_model(init_dir, weights_dtype(hp))
+    tok, added = prepare_tokenizer(init_dir)
     rng = random.Random(seed)
     rows = [training_row(p, rng) for p in pairs]
     fits, over = split_over_length(tok, rows, hp["max_length"])
     # Checkpoints (and TRL's model card) go to the run's checkpoint folder beside the output, as for the other
     # trainers: a preempted job resumes, and the model folder holds only what a rerun reproduces bit for bit.
     run_dir = _run_dir(hp, output, seed, fits, [init_dir])
-    args = SFTConfig(**common_args(hp, run_dir, seed), max_length=hp["max_length"], packing=hp.get("packing", False), completion_only_loss=True)
+    args = checked_args(SFTConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"],
+                        packing=hp.get("packing", False), completion_only_loss=True)
+    # After the trainer's config: under ZeRO-3 the weights are partitioned as they load (online_rlhf.training).
+    model = prepare_model(init_dir, tok, torch_dtype(MASTER_DTYPE))
     stop = make_stop_on_signal()
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(fits), processing_class=tok, callbacks=[stop])
     result = _train_and_save(trainer, stop, run_dir, tok, Path(output))

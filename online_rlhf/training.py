@@ -30,6 +30,46 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of the launch (torchrun under accelerate sets RANK; a plain `python` run is rank 0): the one process
+    that writes the model folder's extra files and the metrics JSON."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def uses_deepspeed(env=os.environ) -> bool:
+    """`accelerate launch` with a DeepSpeed config marks the processes it starts with ACCELERATE_USE_DEEPSPEED."""
+    return env.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
+def launch_args(hp: dict, processes: int, cuda: bool, env=os.environ) -> dict[str, Any]:
+    """TrainingArguments that make the Trainer see the launch that started it.
+
+    - The section's `precision` is the one setting; the launcher passes it as `--mixed_precision`
+      (online_rlhf/launch.py). transformers reads ACCELERATE_MIXED_PRECISION as the default, so a launch that
+      disagrees (an accelerate config run by hand with `mixed_precision: bf16` for an fp32 section) would change the
+      arithmetic silently: refused.
+    - Several processes on a machine without GPUs (CPU tests, CPU clusters): under DeepSpeed, accelerate 1.15's
+      PartialState finds no GPU backend, initialises DeepSpeed's communication anyway and then counts
+      `num_processes = 1` because its own backend is None; the Trainer then computes DeepSpeed's train_batch_size for
+      one process and DeepSpeed (which sees all of them) fails "train_batch_size is not equal to micro_batch_per_gpu *
+      gradient_acc_step * world_size 16 != 16 * 1 * 2"; without that check every rank would train on the whole data
+      and think it is rank 0. Naming the backend (`gloo`, what DeepSpeed's CPU accelerator uses) makes it count the
+      processes. Without DeepSpeed, `use_cpu` makes accelerate set up DDP over gloo (MULTI_CPU); the GPU configs'
+      MULTI_GPU type would otherwise leave the model unwrapped on CPU.
+    """
+    wanted = "bf16" if hp.get("precision", "fp32") == "bf16" else "no"
+    launched = env.get("ACCELERATE_MIXED_PRECISION")
+    if launched is not None and launched.lower() != wanted:
+        raise ValueError(
+            f"precision {hp.get('precision', 'fp32')!r} in the config section, but the launch asks for mixed precision "
+            f"{launched!r} (accelerate's --mixed_precision / the accelerate config's mixed_precision): launch with "
+            f"--mixed_precision {wanted}, as the workflow's launcher does"
+        )
+    if processes <= 1 or cuda:
+        return {}
+    return {"ddp_backend": "gloo"} if uses_deepspeed(env) else {"use_cpu": True}
+
+
 def gradient_accumulation(global_batch: int, per_device: int, processes: int) -> int:
     """Steps to accumulate so that per_device x processes x steps equals the recipe's global batch exactly."""
     per_step = per_device * processes
@@ -42,7 +82,10 @@ def gradient_accumulation(global_batch: int, per_device: int, processes: int) ->
 
 
 def common_args(hp: dict[str, Any], output_dir: str | Path, seed: int) -> dict[str, Any]:
+    import torch
+
     accum = gradient_accumulation(hp["global_batch_size"], hp["per_device_batch_size"], world_size())
+    # bf16 is autocast over fp32 master weights (see MASTER_DTYPE); under DeepSpeed its bf16 mode does the same.
     bf16 = hp.get("precision", "fp32") == "bf16"
     return {
         "output_dir": str(output_dir),
@@ -64,12 +107,34 @@ def common_args(hp: dict[str, Any], output_dir: str | Path, seed: int) -> dict[s
         "data_seed": seed,
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
+        **launch_args(hp, world_size(), torch.cuda.is_available()),
     }
 
 
-def weights_dtype(hp: dict):
-    """torch dtype to load weights in for the section's `precision` (bf16 on GPUs, fp32 on CPU)."""
+# Trained weights are always loaded, updated and saved in fp32; `precision: bf16` is bf16 autocast (Trainer) or
+# DeepSpeed's bf16 mode (bf16 compute, fp32 master weights in the optimizer). AdamW on bf16 weights loses every update
+# below bf16's resolution: at the paper's lr 5e-7, w - 5e-7 == w in bf16 for |w| >= 2**-14, and the iterate stays its
+# init.
+MASTER_DTYPE = "float32"
+
+
+def frozen_dtype(hp: dict):
+    """dtype of a model that is only evaluated during training (DPO's reference): the compute precision."""
     return torch_dtype("bfloat16" if hp.get("precision") == "bf16" else "float32")
+
+
+def checked_args(config_class, **kwargs):
+    """The trainer's config, built before any model is loaded: under ZeRO-3 its DeepSpeed plugin registers the config
+    transformers' from_pretrained reads, so the weights are partitioned across the ranks as they load
+    (`zero3_init_flag`) instead of every rank holding full copies of policy and reference. Fails when the Trainer
+    sees another number of processes than the launch started (the gradient accumulation assumed it)."""
+    args = config_class(**kwargs)
+    if args.world_size != world_size():
+        raise RuntimeError(
+            f"the Trainer sees {args.world_size} process(es) but the launch started {world_size()} (WORLD_SIZE): "
+            "the global batch would be wrong; see online_rlhf.training.launch_args"
+        )
+    return args
 
 
 def _dataset(rows: list[dict]):
@@ -99,16 +164,19 @@ def _train_and_save(trainer, stop, run_dir: Path, tokenizer, output: Path) -> di
 
 
 def _finish(trainer, tokenizer, output: Path) -> dict:
+    # Every rank takes part in saving (ZeRO-3 gathers the partitioned weights); the Trainer writes from rank 0 only.
     trainer.save_model(str(output))
-    tokenizer.save_pretrained(str(output))
-    # Trainer pickles its arguments next to the weights; a pickle is neither needed to load the model nor safe to
-    # open, and the folders stay safetensors-only.
-    (output / "training_args.bin").unlink(missing_ok=True)
     history = trainer.state.log_history
-    # Throughput and runtime entries change from run to run; they stay in the job's log and benchmark file, so the
-    # model folder is bit-identical across reruns (the reproducibility audit compares it byte for byte).
-    steady = [{k: v for k, v in h.items() if not is_timing_key(k)} for h in history]
-    (output / "train_log.json").write_text(json.dumps(steady, indent=1))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output))
+        # Trainer pickles its arguments next to the weights; a pickle is neither needed to load the model nor safe to
+        # open, and the folders stay safetensors-only.
+        (output / "training_args.bin").unlink(missing_ok=True)
+        # Throughput and runtime entries change from run to run; they stay in the job's log and benchmark file, so
+        # the model folder is bit-identical across reruns (the reproducibility audit compares it byte for byte).
+        steady = [{k: v for k, v in h.items() if not is_timing_key(k)} for h in history]
+        (output / "train_log.json").write_text(json.dumps(steady, indent=1))
+    trainer.accelerator.wait_for_everyone()  # the folder is complete before any rank returns
     losses = [h["loss"] for h in history if "loss" in h]
     return {"steps": trainer.state.global_step, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
 
@@ -120,14 +188,15 @@ def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int
 
     seed_everything(seed, threads)
     tok = load_tokenizer(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights_dtype(hp))
     run_dir = _run_dir(hp, output, seed, rows, [model_dir])
-    args = SFTConfig(
+    args = checked_args(
+        SFTConfig,
         **common_args(hp, run_dir, seed),
         max_length=hp["max_length"],
         packing=hp.get("packing", False),
         assistant_only_loss=hp.get("assistant_only_loss", True),
     )
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(MASTER_DTYPE))
     stop = make_stop_on_signal()
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
     return _train_and_save(trainer, stop, run_dir, tok, Path(output))
@@ -140,16 +209,15 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
 
     seed_everything(seed, threads)
     tok = load_tokenizer(init_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        init_dir, num_labels=1, dtype=weights_dtype(hp)
-    )
-    model.config.pad_token_id = tok.pad_token_id
     run_dir = _run_dir(hp, output, seed, rows, [init_dir])
-    args = RewardConfig(
+    args = checked_args(
+        RewardConfig,
         **common_args(hp, run_dir, seed),
         max_length=hp["max_length"],
         center_rewards_coefficient=hp.get("center_rewards_coefficient"),
     )
+    model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1, dtype=torch_dtype(MASTER_DTYPE))
+    model.config.pad_token_id = tok.pad_token_id
     stop = make_stop_on_signal()
     trainer = RewardTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
     return _train_and_save(trainer, stop, run_dir, tok, Path(output))
@@ -196,11 +264,10 @@ def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: s
 
     seed_everything(seed, threads)
     tok = load_tokenizer(init_dir)
-    dtype = weights_dtype(hp)
-    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=dtype)
-    ref = AutoModelForCausalLM.from_pretrained(ref_dir, dtype=dtype)
     run_dir = _run_dir(hp, output, seed, rows, [init_dir, ref_dir])
-    args = DPOConfig(**common_args(hp, run_dir, seed), max_length=hp["max_length"], **dpo_loss_config(hp))
+    args = checked_args(DPOConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"], **dpo_loss_config(hp))
+    model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=torch_dtype(MASTER_DTYPE))
+    ref = AutoModelForCausalLM.from_pretrained(ref_dir, dtype=frozen_dtype(hp))
     stop = make_stop_on_signal()
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
     return _train_and_save(trainer, stop, run_dir, tok, Path(output))

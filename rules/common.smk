@@ -37,7 +37,7 @@ def names_regex(names):
 def compute(rule_name, key):
     """Resources of one rule: compute.rules.<name> overrides compute.default."""
     spec = {**config["compute"]["default"], **config["compute"].get("rules", {}).get(rule_name, {})}
-    defaults = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, "nodes": 1}
+    defaults = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0, "nodes": 1, "processes": None}
     return spec.get(key, defaults[key])
 
 
@@ -53,12 +53,18 @@ def training_hparams(section):
 
 
 def launcher(section):
-    """`python`, `accelerate launch ... --num_processes <gpus>` when the section names an accelerate config, or
-    `srun ... accelerate launch ...` once per node when its rule asks for several nodes (online_rlhf/launch.py)."""
+    """`python`, `accelerate launch ... --mixed_precision <precision> --num_processes <gpus, or CPU processes>` when
+    the section names an accelerate config, or `srun ... accelerate launch ...` once per node when its rule asks for
+    several nodes (online_rlhf/launch.py)."""
     rule_name = f"train_{section}"
     try:
         return launch_prefix(
-            config[section].get("accelerate_config"), compute(rule_name, "gpu"), compute(rule_name, "nodes"), rule_name
+            config[section].get("accelerate_config"),
+            compute(rule_name, "gpu"),
+            compute(rule_name, "nodes"),
+            rule_name,
+            config[section].get("precision", "fp32"),
+            compute(rule_name, "processes"),
         )
     except ValueError as err:
         raise WorkflowError(str(err)) from None

@@ -8,7 +8,7 @@ import polars as pl
 
 from online_rlhf.cli import add_training_args, logger, parser
 from online_rlhf.tables import read_parquet, write_json
-from online_rlhf.training import train_dpo, trainable_pairs
+from online_rlhf.training import is_main_process, train_dpo, trainable_pairs
 
 log = logger("train_dpo")
 
@@ -24,4 +24,5 @@ if __name__ == "__main__":
     pairs, counts = trainable_pairs(a.init, rows, a.hparams["max_length"])
     log.info("%s from %d table(s) (max_length %d)", counts, len(a.pairs), a.hparams["max_length"])
     result = train_dpo(a.init, a.ref, pairs, a.hparams, a.output, a.seed, a.threads)
-    write_json({**counts, "init": a.init, "reference": a.ref, **result}, a.metrics)
+    if is_main_process():  # one metrics file per launch, not one write per rank
+        write_json({**counts, "init": a.init, "reference": a.ref, **result}, a.metrics)

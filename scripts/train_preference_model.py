@@ -6,6 +6,7 @@ import _bootstrap  # noqa: F401
 from online_rlhf.cli import add_training_args, logger, parser
 from online_rlhf.preference_model import train_preference_model
 from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.training import is_main_process
 
 log = logger("train_preference_model")
 
@@ -19,4 +20,5 @@ if __name__ == "__main__":
     result = train_preference_model(a.init, pairs, a.hparams, a.output, a.seed, a.threads)
     log.info("%d of %d comparisons trained (%d over %d tokens left out); added tokens %s", result["pairs_trained"],
              result["pairs_in"], result["dropped_over_length"], a.hparams["max_length"], result["added_tokens"])
-    write_json(result, a.metrics)
+    if is_main_process():  # one metrics file per launch, not one write per rank
+        write_json(result, a.metrics)

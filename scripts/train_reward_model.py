@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import add_training_args, logger, parser
 from online_rlhf.tables import read_parquet, write_json
-from online_rlhf.training import train_reward_model, trainable_pairs
+from online_rlhf.training import is_main_process, train_reward_model, trainable_pairs
 
 log = logger("train_reward_model")
 
@@ -18,4 +18,5 @@ if __name__ == "__main__":
     pairs, counts = trainable_pairs(a.init, rows, a.hparams["max_length"])
     log.info("%s (max_length %d)", counts, a.hparams["max_length"])
     result = train_reward_model(a.init, pairs, a.hparams, a.output, a.seed, a.threads)
-    write_json({**counts, **result}, a.metrics)
+    if is_main_process():  # one metrics file per launch, not one write per rank
+        write_json({**counts, **result}, a.metrics)

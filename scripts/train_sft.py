@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.cli import add_training_args, logger, parser
 from online_rlhf.tables import read_parquet, write_json
-from online_rlhf.training import train_sft
+from online_rlhf.training import is_main_process, train_sft
 
 log = logger("train_sft")
 
@@ -16,5 +16,6 @@ if __name__ == "__main__":
     a = p.parse_args()
     rows = read_parquet(a.data, ("messages",)).select("messages").to_dicts()
     result = train_sft(a.model, rows, a.hparams, a.output, a.seed, a.threads)
-    write_json({"examples": len(rows), **result}, a.metrics)
+    if is_main_process():  # one metrics file per launch, not one write per rank
+        write_json({"examples": len(rows), **result}, a.metrics)
     log.info("SFT on %d conversations: %s", len(rows), result)
