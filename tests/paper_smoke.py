@@ -67,6 +67,10 @@ SWAPS = {
     "online.generation.backend": (
         "transformers", "vLLM is a CUDA stack outside the CPU install (make vllm builds its own venv); the rules, "
         "prompts, sampling groups and stop ids are the same, only the engine differs"),
+    **{f"{section}.precision": (
+        "fp32", "hardware: transformers refuses bf16 training without a GPU unless use_cpu is set, and under DeepSpeed "
+        "(paper.yaml's launcher) use_cpu is not set, so bf16 cannot run here; the launcher, ZeRO stage and batch "
+        "layout are paper.yaml's") for section in ("sft", "reward_model", "preference_model", "dpo", "offline_dpo")},
     "benchmarks.judge.base_url": (
         None, "the API judge's endpoint: a local OpenAI-compatible stand-in (StandInJudge) instead of api.openai.com; "
         "set by the test to its port"),
@@ -95,8 +99,12 @@ def smoke_config(paper: dict, judge_url: str) -> dict:
     compute = cfg["compute"]
     compute["default"] = {**compute["default"], "threads": 1, "mem_mb": 2000, "runtime": 30}
     for name, spec in compute.get("rules", {}).items():
-        # Training rules keep one process per "GPU": PROCESSES CPU processes under the same accelerate config.
-        compute["rules"][name] = {**spec, "threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": PROCESSES if spec.get("gpu") else 0}
+        # A CPU node (gpu: 0): training rules that run on several GPUs run PROCESSES CPU processes under the same
+        # accelerate config (DDP or DeepSpeed over gloo, online_rlhf/launch.py).
+        sized = {**spec, "threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
+        if spec.get("gpu", 0) > 1 and cfg.get(name.removeprefix("train_"), {}).get("accelerate_config"):
+            sized["processes"] = PROCESSES
+        compute["rules"][name] = sized
     return cfg
 
 
