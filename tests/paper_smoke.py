@@ -56,6 +56,7 @@ SIZES = {
     "online.scoring.shards": 2, "online.scoring.batch_size": 8, "online.scoring.max_length": 192,
     "selection.validation_prompts": 6, "selection.max_new_tokens": 12, "selection.batch_size": 8,
     "evaluation.max_new_tokens": 12, "evaluation.batch_size": 8,
+    "benchmarks.models": ["iter2"],  # every benchmark rule on the last iterate (paper.yaml: every evaluated policy)
     "benchmarks.generation": {"max_new_tokens": 12, "batch_size": 8},
     "benchmarks.judge.max_new_tokens": 64,
     "benchmarks.lm_eval.batch_size": 8, "benchmarks.lm_eval.limit": 2, "benchmarks.lm_eval.max_gen_toks": 12,
