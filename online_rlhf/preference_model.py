@@ -102,11 +102,19 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
     from trl import SFTConfig, SFTTrainer
 
     from .checkpoints import make_stop_on_signal
-    from .modeling import seed_everything
-    from .modeling import torch_dtype
-    from .training import MASTER_DTYPE, _dataset, _run_dir, _train_and_save, checked_args, common_args
+    from .modeling import seed_everything, torch_dtype
+    from .training import (
+        MASTER_DTYPE,
+        _dataset,
+        _run_dir,
+        _train_and_save,
+        checked_args,
+        common_args,
+        parameters_held,
+        threads_per_process,
+    )
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok, added = prepare_tokenizer(init_dir)
     rng = random.Random(seed)
     rows = [training_row(p, rng) for p in pairs]
@@ -118,9 +126,10 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
                         packing=hp.get("packing", False), completion_only_loss=True)
     # After the trainer's config: under ZeRO-3 the weights are partitioned as they load (online_rlhf.training).
     model = prepare_model(init_dir, tok, torch_dtype(MASTER_DTYPE))
+    loaded = {"policy": parameters_held(model)}
     stop = make_stop_on_signal()
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(fits), processing_class=tok, callbacks=[stop])
-    result = _train_and_save(trainer, stop, run_dir, tok, Path(output))
+    result = _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
     labels_b = sum(r["completion"][0]["content"] == LABELS[1] for r in fits)
     return {**result, "pairs_in": len(pairs), "pairs_trained": len(fits), "dropped_over_length": len(over),
             "label_b_share": labels_b / len(fits) if fits else None, "added_tokens": added}

@@ -36,26 +36,34 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def threads_per_process(threads: int | None, env=os.environ) -> int | None:
+    """The rule's `threads` are the job's; the processes a launch starts on one node share them (at least 1 each)."""
+    if not threads:
+        return threads
+    return max(1, threads // int(env.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def uses_deepspeed(env=os.environ) -> bool:
     """`accelerate launch` with a DeepSpeed config marks the processes it starts with ACCELERATE_USE_DEEPSPEED."""
     return env.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 
 
-def launch_args(hp: dict, processes: int, cuda: bool, env=os.environ) -> dict[str, Any]:
+def launch_args(hp: dict, cuda: bool, env=os.environ) -> dict[str, Any]:
     """TrainingArguments that make the Trainer see the launch that started it.
 
     - The section's `precision` is the one setting; the launcher passes it as `--mixed_precision`
       (online_rlhf/launch.py). transformers reads ACCELERATE_MIXED_PRECISION as the default, so a launch that
       disagrees (an accelerate config run by hand with `mixed_precision: bf16` for an fp32 section) would change the
       arithmetic silently: refused.
-    - Several processes on a machine without GPUs (CPU tests, CPU clusters): under DeepSpeed, accelerate 1.15's
+    - A machine without GPUs (CPU tests, CPU clusters), several processes: under DeepSpeed, accelerate 1.15's
       PartialState finds no GPU backend, initialises DeepSpeed's communication anyway and then counts
       `num_processes = 1` because its own backend is None; the Trainer then computes DeepSpeed's train_batch_size for
       one process and DeepSpeed (which sees all of them) fails "train_batch_size is not equal to micro_batch_per_gpu *
       gradient_acc_step * world_size 16 != 16 * 1 * 2"; without that check every rank would train on the whole data
       and think it is rank 0. Naming the backend (`gloo`, what DeepSpeed's CPU accelerator uses) makes it count the
       processes. Without DeepSpeed, `use_cpu` makes accelerate set up DDP over gloo (MULTI_CPU); the GPU configs'
-      MULTI_GPU type would otherwise leave the model unwrapped on CPU.
+      MULTI_GPU type would otherwise leave the model unwrapped on CPU. `use_cpu` is also what lets transformers run
+      bf16 autocast on CPU ("Your setup doesn't support bf16/gpu" otherwise).
     """
     wanted = "bf16" if hp.get("precision", "fp32") == "bf16" else "no"
     launched = env.get("ACCELERATE_MIXED_PRECISION")
@@ -65,7 +73,7 @@ def launch_args(hp: dict, processes: int, cuda: bool, env=os.environ) -> dict[st
             f"{launched!r} (accelerate's --mixed_precision / the accelerate config's mixed_precision): launch with "
             f"--mixed_precision {wanted}, as the workflow's launcher does"
         )
-    if processes <= 1 or cuda:
+    if cuda:
         return {}
     return {"ddp_backend": "gloo"} if uses_deepspeed(env) else {"use_cpu": True}
 
@@ -107,7 +115,7 @@ def common_args(hp: dict[str, Any], output_dir: str | Path, seed: int) -> dict[s
         "data_seed": seed,
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
-        **launch_args(hp, world_size(), torch.cuda.is_available()),
+        **launch_args(hp, torch.cuda.is_available()),
     }
 
 
@@ -155,12 +163,24 @@ def _run_dir(hp: dict, output: str, seed: int, rows: list[dict], model_dirs: lis
     return checkpoint_root(output) / run_key(hp, seed, world_size(), rows, model_dirs)
 
 
-def _train_and_save(trainer, stop, run_dir: Path, tokenizer, output: Path) -> dict:
+def parameters_held(model) -> dict[str, int]:
+    """Parameter elements this process holds, of the model's total. DeepSpeed's ZeRO-3 init (zero.Init, entered by
+    from_pretrained when the trainer's config exists first) leaves each rank about 1/world of them, marked with
+    `ds_numel` (full size) and `ds_tensor` (this rank's shard); otherwise every rank holds them all."""
+    held = total = 0
+    for p in model.parameters():
+        total += getattr(p, "ds_numel", p.numel())
+        held += p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel()
+    return {"held": held, "total": total}
+
+
+def _train_and_save(trainer, stop, run_dir: Path, tokenizer, output: Path, loaded: dict | None = None) -> dict:
     resumed = train_resumable(trainer, stop, run_dir)
     result = _finish(trainer, tokenizer, output)
     if trainer.is_world_process_zero():
         remove_checkpoints(output)  # the model is saved: nothing left to resume
-    return {**result, **resumed}
+    # `loaded`: parameters_held per model right after loading (rank 0's view), so the metrics show ZeRO-3 init.
+    return {**result, **resumed, "parameters_at_load": loaded or {}}
 
 
 def _finish(trainer, tokenizer, output: Path) -> dict:
@@ -186,7 +206,7 @@ def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(model_dir)
     run_dir = _run_dir(hp, output, seed, rows, [model_dir])
     args = checked_args(
@@ -197,9 +217,10 @@ def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int
         assistant_only_loss=hp.get("assistant_only_loss", True),
     )
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(MASTER_DTYPE))
+    loaded = {"policy": parameters_held(model)}
     stop = make_stop_on_signal()
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
-    return _train_and_save(trainer, stop, run_dir, tok, Path(output))
+    return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
 def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, seed: int, threads: int | None = None) -> dict:
@@ -207,7 +228,7 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(init_dir)
     run_dir = _run_dir(hp, output, seed, rows, [init_dir])
     args = checked_args(
@@ -218,9 +239,10 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
     )
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1, dtype=torch_dtype(MASTER_DTYPE))
     model.config.pad_token_id = tok.pad_token_id
+    loaded = {"reward_model": parameters_held(model)}
     stop = make_stop_on_signal()
     trainer = RewardTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
-    return _train_and_save(trainer, stop, run_dir, tok, Path(output))
+    return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
 # In TRL 1.16 label smoothing enters only these losses; `sigmoid` ignores it (the old conservative-DPO form is gone),
@@ -262,15 +284,16 @@ def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: s
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    seed_everything(seed, threads)
+    seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(init_dir)
     run_dir = _run_dir(hp, output, seed, rows, [init_dir, ref_dir])
     args = checked_args(DPOConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"], **dpo_loss_config(hp))
     model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=torch_dtype(MASTER_DTYPE))
     ref = AutoModelForCausalLM.from_pretrained(ref_dir, dtype=frozen_dtype(hp))
+    loaded = {"policy": parameters_held(model), "reference": parameters_held(ref)}
     stop = make_stop_on_signal()
     trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
-    return _train_and_save(trainer, stop, run_dir, tok, Path(output))
+    return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
 def conversational_pair(row: dict) -> dict:

@@ -56,7 +56,7 @@ def test_paper_dag_gives_each_heavy_rule_its_gpus():
     out = snakemake("-n", "--forceall", "--configfile", "config/paper.yaml").stdout
     blocks = {m.group(1): m.group(0) for m in re.finditer(r"rule (\w+):\n(?:    .*\n)+", out)}
     assert "gpu=8" in blocks["train_dpo"] and "gpu=1" in blocks["generate"] and "gpu=1" in blocks["score"]
-    assert "accelerate launch --config_file config/accelerate/deepspeed_zero3.yaml --num_processes 8" in out
+    assert "accelerate launch --config_file config/accelerate/deepspeed_zero3.yaml --mixed_precision bf16 --num_processes 8" in out
 
 
 def test_one_iteration_can_be_built_alone():

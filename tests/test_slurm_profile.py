@@ -70,7 +70,7 @@ def test_two_node_dpo_launches_accelerate_on_every_node_through_srun(two_node_pl
     shell = re.search(r"^Shell command: (srun .*scripts/train_dpo\.py.*)$", two_node_plan, re.MULTILINE).group(1)
     assert shell.startswith(
         "srun --nodes 2 --ntasks-per-node 1 bash -c 'accelerate launch --config_file config/accelerate/deepspeed_zero3.yaml"
-        " --num_machines 2 --num_processes 16 --machine_rank $SLURM_NODEID"
+        " --mixed_precision bf16 --num_machines 2 --num_processes 16 --machine_rank $SLURM_NODEID"
         " --main_process_ip $(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1) --main_process_port 29500 \"$@\"'"
         " accelerate scripts/train_dpo.py --init results/sft/model"
     )
@@ -78,7 +78,10 @@ def test_two_node_dpo_launches_accelerate_on_every_node_through_srun(two_node_pl
     assert (res["nodes"], res["tasks"], res["gres"], res["mpi"], res["tasks_per_gpu"]) == ("2", "2", "gpu:8", "srun", "0")
     assert "gpu" not in res
     # the single-node trainers keep one accelerate launch with one process per GPU
-    assert "accelerate launch --config_file config/accelerate/deepspeed_zero3.yaml --num_processes 8 scripts/train_sft.py" in two_node_plan
+    assert (
+        "accelerate launch --config_file config/accelerate/deepspeed_zero3.yaml --mixed_precision bf16 --num_processes 8"
+        " scripts/train_sft.py" in two_node_plan
+    )
 
 
 class Resources(dict):
