@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import random
-import re
 import shlex
 import sys
 import threading
@@ -64,17 +63,23 @@ SIZES = {
 # Processes per training job (the rules' `gpu`, which the launcher turns into --num_processes) and threads per job.
 PROCESSES = 2
 # Not sizes, each for a stated reason (docs/paper_smoke.md lists them).
+BF16_ON_CPU = (
+    "hardware: transformers refuses bf16 training without a GPU unless use_cpu is set, and under DeepSpeed "
+    "(paper.yaml's launcher) use_cpu is not set, so bf16 cannot run here; the launcher, ZeRO stage and batch layout "
+    "are paper.yaml's"
+)
 SWAPS = {
     "online.generation.backend": (
-        "transformers", "vLLM is a CUDA stack outside the CPU install (make vllm builds its own venv); the rules, "
-        "prompts, sampling groups and stop ids are the same, only the engine differs"),
-    **{f"{section}.precision": (
-        "fp32", "hardware: transformers refuses bf16 training without a GPU unless use_cpu is set, and under DeepSpeed "
-        "(paper.yaml's launcher) use_cpu is not set, so bf16 cannot run here; the launcher, ZeRO stage and batch "
-        "layout are paper.yaml's") for section in ("sft", "reward_model", "preference_model", "dpo", "offline_dpo")},
+        "transformers",
+        ("vLLM is a CUDA stack outside the CPU install (make vllm builds its own venv); the rules, prompts, sampling "
+         "groups and stop ids are the same, only the engine differs"),
+    ),
+    **{f"{section}.precision": ("fp32", BF16_ON_CPU) for section in ("sft", "reward_model", "preference_model", "dpo", "offline_dpo")},
     "benchmarks.judge.base_url": (
-        None, "the API judge's endpoint: a local OpenAI-compatible stand-in (StandInJudge) instead of api.openai.com; "
-        "set by the test to its port"),
+        None,
+        ("the API judge's endpoint: a local OpenAI-compatible stand-in (StandInJudge) instead of api.openai.com; set "
+         "by the test to its port"),
+    ),
 }
 
 
@@ -104,7 +109,8 @@ def smoke_config(paper: dict, judge_url: str) -> dict:
         # accelerate config (DDP or DeepSpeed over gloo, online_rlhf/launch.py).
         sized = {**spec, "threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
         if spec.get("gpu", 0) > 1 and cfg.get(name.removeprefix("train_"), {}).get("accelerate_config"):
-            sized["processes"] = PROCESSES
+            # The job's threads are shared by its processes (one core each): Snakemake reserves both cores.
+            sized.update(processes=PROCESSES, threads=PROCESSES)
         compute["rules"][name] = sized
     return cfg
 
@@ -466,7 +472,8 @@ def corpus_for_tokenizer(work: Path) -> list[str]:
 
                 texts.append(json.dumps(pl.read_parquet(p).to_dicts(), default=str))
             elif p.name.endswith(".gz"):
-                texts.append(gzip.open(p, "rt").read())
+                with gzip.open(p, "rt") as fh:
+                    texts.append(fh.read())
             else:
                 texts.append(p.read_text())
     return texts
@@ -521,9 +528,11 @@ class _JudgeHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # quiet: the test reads the request log instead
         pass
 
-    def do_POST(self):  # noqa: N802 -- http.server's name
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        seen = {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        with self.server.lock, open(self.server.log_path, "a") as fh:
+            fh.write(json.dumps(seen) + "\n")
         if not self.path.endswith("/chat/completions"):
             self.send_error(404)
             return
@@ -559,20 +568,18 @@ def _log(p: float) -> float:
 
 
 class StandInJudge:
-    """OpenAI-compatible /v1/chat/completions on 127.0.0.1 (a free port), in a thread of the test process."""
+    """OpenAI-compatible /v1/chat/completions on 127.0.0.1 (a free port, or `port`), in a thread of this process;
+    every request (path, Authorization header, JSON body) is appended to `log_path` as a JSON line."""
 
-    def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeHandler)
-        self.server.requests = []
+    def __init__(self, log_path: str | Path, port: int = 0):
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _JudgeHandler)
+        self.server.log_path = Path(log_path)
+        self.server.lock = threading.Lock()
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    @property
-    def requests(self) -> list[dict]:
-        return self.server.requests
 
     def __enter__(self):
         self.thread.start()
@@ -583,7 +590,11 @@ class StandInJudge:
         self.server.server_close()
 
 
-VERDICT = re.compile(r"\[\[([AB<>=]+)\]\]")
+def judge_requests(log_path: str | Path) -> list[dict]:
+    path = Path(log_path)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 
 
 # ---- putting it together ------------------------------------------------------------------------------------------
@@ -613,7 +624,8 @@ if __name__ == "__main__":  # python tests/paper_smoke.py WORKDIR: the same fold
 
     def _snakemake(*args, cwd):
         env = {**os.environ, **snakemake_env()}
-        proc = subprocess.run([str(Path(sys.executable).with_name("snakemake")), *args], cwd=cwd, env=env, capture_output=True, text=True)
+        exe = str(Path(sys.executable).with_name("snakemake"))
+        proc = subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode:
             raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
         return proc

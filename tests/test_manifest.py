@@ -280,7 +280,7 @@ def test_every_rule_that_can_get_a_gpu_is_audited_as_gpu_nondeterministic(root):
     # mode its outputs must be compared by their metrics, else a GPU rebuild of the paper config is "unexplained".
     can_get_gpu = set()
     for path in sorted((root / "rules").glob("*.smk")):
-        for m in re.finditer(r"^\s*rule (\w+):(.*?)(?=^\s*rule \w+:|\Z)", path.read_text(), re.S | re.M):
+        for m in re.finditer(r"^\s*rule (\w+):(.*?)(?=^\s*rule \w+:|\Z)", path.read_text(), re.DOTALL | re.MULTILINE):
             if re.search(r"gpu=(lambda wc: )?compute\(|training_gpus\(", m.group(2)):
                 can_get_gpu.add(m.group(1))
     assert {"train_sft", "train_preference_model", "lm_eval", "judge_benchmark"} <= can_get_gpu

@@ -5,8 +5,10 @@ over snapshots, the report and the tolerance-mode audit of the manifest."""
 
 import copy
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -76,22 +78,28 @@ def test_the_prefetch_dry_run_is_parsed_into_repos_and_folders():
 
 
 @pytest.fixture(scope="module")
-def judge():
-    with ps.StandInJudge() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, judge):
-    work = tmp_path_factory.mktemp("paper")
+def run(tmp_path_factory):
+    """The smoke run: a copy of the workflow with the stand-ins, preflight, then every rule to the manifest.
+    ONLINE_RLHF_PAPER_SMOKE_DIR names a folder where `python tests/paper_smoke.py DIR` and snakemake already ran (the
+    checks without the ~5 min run; the judge's requests are then DIR/judge_requests.jsonl of the server started by
+    hand)."""
     env = ps.snakemake_env()
-    shared = SHARED_DATA if SHARED_DATA.exists() else None
-    configfile = ps.prepare(work, judge.url, shared, lambda *a, cwd: snakemake(*a, cwd=cwd, env=env))
-    cfg = ["--configfile", str(configfile.relative_to(work))]
-    preflight = snakemake("preflight", *cfg, cwd=work, env=env)
-    # ~5 min on 2 idle cores; a machine shared by many jobs takes several times that.
-    snakemake(*cfg, "--cores", "2", cwd=work, env=env, timeout=3600)
-    return {"work": work, "cfg": cfg, "env": env, "preflight": preflight}
+    reuse = os.environ.get("ONLINE_RLHF_PAPER_SMOKE_DIR")
+    if reuse:
+        work = Path(reuse)
+        cfg = ["--configfile", "config/paper_smoke.yaml"]
+        return {"work": work, "cfg": cfg, "env": env, "judge_log": work / "judge_requests.jsonl",
+                "preflight": snakemake("preflight", *cfg, cwd=work, env=env, check=False)}
+    work = tmp_path_factory.mktemp("paper")
+    log = work / "judge_requests.jsonl"
+    with ps.StandInJudge(log) as judge:
+        shared = SHARED_DATA if SHARED_DATA.exists() else None
+        configfile = ps.prepare(work, judge.url, shared, lambda *a, cwd: snakemake(*a, cwd=cwd, env=env))
+        cfg = ["--configfile", str(configfile.relative_to(work))]
+        preflight = snakemake("preflight", *cfg, cwd=work, env=env, check=False)
+        # ~5 min on 2 idle cores; a machine shared by many jobs takes several times that.
+        snakemake(*cfg, "--cores", "2", cwd=work, env=env, timeout=3600)
+    return {"work": work, "cfg": cfg, "env": env, "preflight": preflight, "judge_log": log}
 
 
 def manifest(run) -> dict:
@@ -114,7 +122,7 @@ def test_prefetched_folders_are_read_where_prefetch_leaves_them(run):
 
 @pytest.mark.slow
 def test_preflight_passes_on_the_paper_config_and_its_stand_ins(run):
-    assert run["preflight"].returncode == 0
+    assert run["preflight"].returncode == 0, run["preflight"].stdout[-3000:] + run["preflight"].stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -159,12 +167,13 @@ def test_every_iteration_sampled_k_responses_per_prompt_and_scored_them(run):
 
 
 @pytest.mark.slow
-def test_the_api_judge_is_asked_as_paper_yaml_says(run, judge):
+def test_the_api_judge_is_asked_as_paper_yaml_says(run):
     spec = PAPER["benchmarks"]["judge"]
-    assert judge.requests, "the stand-in API judge was never called"
-    assert {r["body"]["model"] for r in judge.requests} == {spec["model"]}
-    assert {r["auth"] for r in judge.requests} == {"Bearer stand-in-key"}  # the key from api_key_env's variable
-    assert {r["body"].get("max_tokens") for r in judge.requests if not r["body"].get("logprobs")} == {ps.SIZES["benchmarks.judge.max_new_tokens"]}
+    requests = ps.judge_requests(run["judge_log"])
+    assert requests, "the stand-in API judge was never called"
+    assert {r["body"]["model"] for r in requests} == {spec["model"]}
+    assert {r["auth"] for r in requests} == {"Bearer stand-in-key"}  # the key from api_key_env's variable
+    assert {r["body"].get("max_tokens") for r in requests if not r["body"].get("logprobs")} == {ps.SIZES["benchmarks.judge.max_new_tokens"]}
     for bench in PAPER["benchmarks"]["chat"]:
         result = json.loads((run["work"] / f"results/eval/{LAST}/{bench}.json").read_text())
         assert result["value"] is not None, bench
