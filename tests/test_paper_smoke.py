@@ -115,7 +115,7 @@ def test_prefetched_folders_are_read_where_prefetch_leaves_them(run):
     base = next(j for j in jobs if j["repo_type"] == "model")
     record = json.loads((work / base["output"] / "PREFETCH.json").read_text())
     assert record["repo"] == PAPER["models"]["base"]["repo"] == base["repo"]
-    sources = {(s["kind"], s["name"]): s for s in manifest(run)["run"]["hub_sources"]}
+    sources = {(s["kind"], s["name"]): s for s in manifest(run)["run"]["hub"]}
     assert sources[("model", "base")]["commit"] == record["commit"]
     assert len(sources) == 1 + len([d for d in PAPER["datasets"].values() if d["source"] == "hub"])
 
@@ -194,8 +194,12 @@ def test_lm_eval_runs_every_planned_builtin_task_on_its_snapshot(run):
 def test_the_report_is_written(run):
     work = run["work"]
     summary = json.loads((work / "results/report/summary.json").read_text())
-    assert summary["run_name"] == PAPER["run_name"] if "run_name" in summary else summary
-    assert (work / "results/report/report.md").exists() or (work / "results/report").is_dir()
+    assert summary["run_name"] == PAPER["run_name"] and summary["not_produced"] is not None
+    evaluated = {r["model"] for r in summary["policies"]}
+    assert evaluated == {"sft", "offline_dpo", *(f"iter{t}" for t in range(1, ps.SIZES["iterations"] + 1))}
+    benchmarked = {(b["model"], b["benchmark"]) for b in summary["benchmarks"]}
+    planned = [*PAPER["benchmarks"]["chat"], *(t for t, s in PAPER["benchmarks"]["lm_eval"]["tasks"].items() if not s.get("executes_code"))]
+    assert benchmarked == {(LAST, b) for b in planned}
 
 
 @pytest.mark.slow
@@ -222,5 +226,5 @@ def test_the_paper_audit_in_tolerance_mode_reads_the_smoke_manifest(run, tmp_pat
         entry["content"]["value"] = entry["content"]["value"] * factor
         out = audit(moved)
         assert out.returncode == code, out.stdout + out.stderr
-        row = next(r for r in json.loads((tmp_path / "audit.json").read_text())["rows"] if r["path"] == path)
+        row = next(r for r in json.loads((tmp_path / "audit.json").read_text())["artifacts"] if r["path"] == path)
         assert row["status"] == ("within tolerance" if code == 0 else "beyond tolerance"), row
