@@ -65,7 +65,7 @@ rule select_prompts:
 rule generate:
     """One shard of iteration t's prompts, n samples each, from the current policy pi_{t-1}."""
     input:
-        model=dpo_init,
+        model=generation_policy,
         prompts="results/iter{iteration}/prompts.parquet",
     output:
         generations="results/iter{iteration}/generations/{shard}.parquet",

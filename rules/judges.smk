@@ -16,7 +16,7 @@ if EXTERNAL_RM:
     rule adopt_reward_model:
         """An external trained BT RM (models.reward) becomes reward_model.name's folder instead of a trained one."""
         input:
-            model=EXTERNAL_RM["path"] if EXTERNAL_RM["source"] == "local" else "resources/models/hub/reward",
+            model=EXTERNAL_RM["path"] if EXTERNAL_RM["source"] == "local" else "resources/models/prefetched/reward",
         output:
             model=directory(rm_dir()),
         params:

@@ -53,8 +53,8 @@ def test_seeds_are_found_at_any_depth():
 def test_hub_sources_carry_the_revision_and_the_prefetched_commit(tmp_path):
     config = {"models": {"base": {"source": "hub", "repo": "o/m", "revision": "main"}},
               "datasets": {"d": {"source": "hub", "repo": "o/d", "revision": "v1"}, "s": {"source": "synthetic"}}}
-    (tmp_path / "resources/models/hub/base").mkdir(parents=True)
-    (tmp_path / "resources/models/hub/base/PREFETCH.json").write_text(json.dumps({"commit": "abc123"}))
+    (tmp_path / "resources/models/prefetched/base").mkdir(parents=True)
+    (tmp_path / "resources/models/prefetched/base/PREFETCH.json").write_text(json.dumps({"commit": "abc123"}))
     assert mf.hub_sources(config, tmp_path) == [
         {"kind": "model", "name": "base", "repo": "o/m", "revision": "main", "commit": "abc123"},
         {"kind": "dataset", "name": "d", "repo": "o/d", "revision": "v1", "commit": None},
