@@ -1,4 +1,4 @@
-"""Benchmark: the cleaning rules on >= 1M synthetic candidate pairs, polars (online_rlhf/sources/cleaning.py) against a
+"""Benchmark: the cleaning rules on >= 1M synthetic candidate pairs, polars (online_rlhf/data/sources/cleaning.py) against a
 straightforward per-row Python loop over the same rules, in the same run.
 
 Each path runs in its own subprocess (so peak memory is its own): read the candidate parquet file, apply every rule,
@@ -74,7 +74,7 @@ def _first_failure(row: dict, o: dict) -> tuple[str, str] | None:
 
 def baseline_clean(rows: list[dict], options: dict | None = None) -> tuple[list[dict], list[dict]]:
     """The cleaning rules as a plain loop over rows (what one would write with `datasets.map`/`filter`)."""
-    from online_rlhf.sources.cleaning import cleaning_options
+    from online_rlhf.data.sources.cleaning import cleaning_options
 
     o = cleaning_options(options)
     drops: list[dict] = []
@@ -118,7 +118,7 @@ def synthetic_candidates(n: int, seed: int = 0):
     import numpy as np
     import polars as pl
 
-    from online_rlhf.sources.cleaning import CANDIDATE_SCHEMA
+    from online_rlhf.data.sources.cleaning import CANDIDATE_SCHEMA
 
     rng = np.random.default_rng(seed)
     n_prompts = max(1, n // 3)
@@ -202,7 +202,7 @@ def measure(path: str, input_file: str) -> dict:
 
     import polars as pl
 
-    from online_rlhf.sources.cleaning import clean_pairs
+    from online_rlhf.data.sources.cleaning import clean_pairs
 
     rss_before = _peak_rss_mb()
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -27,10 +27,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from online_rlhf.generation import SamplingGroup, generate_transformers, generate_vllm
-from online_rlhf.modeling import build_base_model, build_tokenizer, seed_everything
-from online_rlhf.scoring import score_with_reward_model
-from online_rlhf.world import WorldSpec, draw_queries
+from online_rlhf.judges.scoring import score_with_reward_model
+from online_rlhf.online.generation import SamplingGroup, generate_transformers, generate_vllm
+from online_rlhf.train.models import build_base_model, build_tokenizer, seed_everything
+from online_rlhf.world.task import WorldSpec, draw_queries
 
 RESULTS = ROOT / "benchmarks" / "results" / "generation.json"
 

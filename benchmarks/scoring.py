@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generation import timed
 
-from online_rlhf.modeling import build_base_model, build_tokenizer, load_tokenizer, seed_everything
-from online_rlhf.scoring import make_batches, padding_share, score_with_reward_model
-from online_rlhf.world import WorldSpec, draw_queries
+from online_rlhf.core.batching import make_batches, padding_share
+from online_rlhf.judges.scoring import score_with_reward_model
+from online_rlhf.train.models import build_base_model, build_tokenizer, load_tokenizer, seed_everything
+from online_rlhf.world.task import WorldSpec, draw_queries
 
 RESULTS = ROOT / "benchmarks" / "results" / "scoring.json"
 

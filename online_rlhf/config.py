@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .training import dpo_loss_types, label_smoothing_problem
+from online_rlhf.train.trainers import dpo_loss_types, label_smoothing_problem
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
@@ -66,7 +66,7 @@ def reference_errors(config: dict) -> list[str]:
         elif datasets[name]["format"] not in formats:
             errors.append(f"{key}: dataset {name!r} has format {datasets[name]['format']!r}; expected {' or '.join(formats)}")
 
-    from .sources import PAIR_ADAPTERS, adapter_options
+    from online_rlhf.data.sources import PAIR_ADAPTERS, adapter_options
 
     pair_formats = tuple(PAIR_ADAPTERS)
     need("sft.dataset", config["sft"]["dataset"], ("messages", "gsm8k"))
@@ -179,6 +179,9 @@ def benchmark_errors(config: dict) -> list[str]:
                 errors.append(f"benchmarks.chat.{name}.{key}: required for source {spec['source']!r}")
         if name == "arena_hard" and spec["source"] != "synthetic" and "baseline" not in spec:
             errors.append("benchmarks.chat.arena_hard.baseline: required (the baseline model's answer file)")
+        if name == "mt_bench" and spec["source"] in ("hub", "url") and "references" not in spec:
+            errors.append("benchmarks.chat.mt_bench.references: required (FastChat grades math, reasoning and coding against "
+                          "reference_answer/gpt-4.jsonl; fetch it beside question.jsonl)")
     synthetic = [k for k, v in chat.items() if v["source"] == "synthetic"]
     synthetic += [f"lm_eval.{k}" for k, v in bench.get("lm_eval", {}).get("tasks", {}).items() if v["source"] == "synthetic"]
     if synthetic and "world" not in config:

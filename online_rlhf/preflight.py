@@ -1,7 +1,7 @@
 """Preflight: what would fail hours into a cluster run, checked in seconds on the login node (`snakemake preflight`).
 
 For every configured model and tokenizer: the pad token and chat template adopt_base_model would apply (the same
-checks, modeling.tokenizer_problems), the configured max lengths against the model's positions, each training
+checks, train.models.tokenizer_problems), the configured max lengths against the model's positions, each training
 section's precision against its launcher (pure bf16 weights without DeepSpeed are refused: AdamW on bf16 weights
 rounds the paper's 5e-7 updates away), and that every Hub download is complete and at the configured revision.
 Every problem names the config key that fixes it; notes (a branch name where a commit would pin bytes) do not fail."""
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .modeling import apply_tokenizer_spec, package_dir, tokenizer_problems
-from .offline import PREFETCH_HINT, PREFETCH_RECORD, prefetch_record
+from online_rlhf.core.offline import PREFETCH_HINT, PREFETCH_RECORD, prefetch_record
+from online_rlhf.train.models import apply_tokenizer_spec, package_dir, tokenizer_problems
 
 TRAINING_SECTIONS = ("sft", "reward_model", "preference_model", "dpo", "offline_dpo")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")

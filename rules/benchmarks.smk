@@ -19,7 +19,8 @@ localrules:
 if SYNTHETIC_BENCH_NEEDED:
 
     rule synthesize_benchmarks:
-        """The made-up world's AlpacaEval, MT-Bench, Arena-Hard and lm-eval files, in each benchmark's native format."""
+        """The made-up world's AlpacaEval, MT-Bench (with reference answers), Arena-Hard (both layouts) and lm-eval files,
+        in each benchmark's native format."""
         output:
             data=directory("resources/benchmarks/synthetic"),
         params:
@@ -87,7 +88,11 @@ if CHAT_BENCH:
             answers=[chat_answers("{model}", b) for b in CHAT_BENCH],
         params:
             benchmarks=lambda wc: as_json(
-                [{"benchmark": b, "questions": chat_file(b, "questions"), "output": chat_answers(wc.model, b)} for b in CHAT_BENCH]
+                [
+                    {"benchmark": b, "questions": chat_file(b, "questions"), "output": chat_answers(wc.model, b)}
+                    | ({"layout": CHAT_BENCH[b]["layout"]} if b == "arena_hard" else {})
+                    for b in CHAT_BENCH
+                ]
             ),
             max_new_tokens=BENCH_GEN.get("max_new_tokens", 0),
             batch_size=BENCH_GEN.get("batch_size", 64),
@@ -133,8 +138,12 @@ if CHAT_BENCH:
             chat=names_regex(CHAT_BENCH),
         params:
             questions=lambda wc: chat_file(wc.chat, "questions"),
-            baseline=lambda wc: f"--baseline {chat_file(wc.chat, 'baseline')}" if chat_file(wc.chat, "baseline") else "",
-            gamed=lambda wc: f"--gamed {chat_file(wc.chat, 'gamed')}" if chat_file(wc.chat, "gamed") else "",
+            baseline=lambda wc: chat_option(wc.chat, "baseline", "baseline"),
+            references=lambda wc: chat_option(wc.chat, "references", "references"),
+            gamed=lambda wc: chat_option(wc.chat, "gamed", "gamed"),
+            # arena-hard-auto's layout decides the verdict parser and the judge's settings (retry or not)
+            layout=lambda wc: f"--layout {CHAT_BENCH[wc.chat]['layout']}" if wc.chat == "arena_hard" else "",
+            version=lambda wc: benchmark_version(wc.chat, CHAT_BENCH[wc.chat]),
             # The judge section names the key's environment variable, never the key.
             judge=as_json(BENCH_JUDGE),
             judge_model=lambda wc, input: f"--judge-model {input.judge_model}" if input.judge_model else "",
@@ -149,8 +158,9 @@ if CHAT_BENCH:
         conda:
             "../envs/evaluation.yaml"
         shell:
-            "python scripts/judge_benchmark.py --benchmark {wildcards.chat} --model-name {wildcards.model}"
-            " --questions {params.questions} --answers {input.answers} {params.baseline} {params.gamed}"
+            "python scripts/judge_benchmark.py --benchmark {wildcards.chat} --benchmark-version {params.version:q}"
+            " --model-name {wildcards.model} --questions {params.questions} --answers {input.answers}"
+            " {params.baseline} {params.references} {params.layout} {params.gamed}"
             " --judge {params.judge:q} {params.judge_model} --seed {params.seed}"
             " --annotations {output.annotations} --output {output.metrics} > {log} 2>&1"
 

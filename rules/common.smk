@@ -8,13 +8,14 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.exceptions import WorkflowError
 
+from online_rlhf.evaluate.chat_benchmarks import benchmark_version
 from online_rlhf.config import ConfigError, validate_config
-from online_rlhf.launch import gpu_resources, launch_prefix
-from online_rlhf.modeling import package_dir
-from online_rlhf.sharding import shard_names
-from online_rlhf.sources import KIND
-from online_rlhf.mixtures import mixture_sources
-from online_rlhf.selection import candidate_models
+from online_rlhf.train.launch import gpu_resources, launch_prefix
+from online_rlhf.train.models import package_dir
+from online_rlhf.core.sharding import shard_names
+from online_rlhf.data.sources import KIND
+from online_rlhf.data.mixtures import mixture_sources
+from online_rlhf.online.selection import candidate_models
 
 try:
     validate_config(config)
@@ -56,7 +57,7 @@ def training_hparams(section):
 def launcher(section):
     """`python`, `accelerate launch ... --mixed_precision <precision> --num_processes <gpus, or CPU processes>` when
     the section names an accelerate config, or `srun ... accelerate launch ...` once per node when its rule asks for
-    several nodes (online_rlhf/launch.py)."""
+    several nodes (online_rlhf/train/launch.py)."""
     rule_name = f"train_{section}"
     try:
         return launch_prefix(
@@ -228,10 +229,14 @@ LM_TASKS = {
 }
 LM_TASKS_HELD_BACK = sorted(set(LM_EVAL.get("tasks", {})) - set(LM_TASKS))
 # Native file names of the made-up world's benchmarks (scripts/synthesize_benchmarks.py writes them).
+# Arena-Hard is written in both arena-hard-auto layouts; the configured one ({layout}) is read.
 SYNTHETIC_BENCH_FILES = {
     "alpaca_eval": {"questions": "alpaca_eval/alpaca_eval.json"},
-    "mt_bench": {"questions": "mt_bench/question.jsonl"},
-    "arena_hard": {"questions": "arena_hard/question.jsonl", "baseline": "arena_hard/model_answer/world_reference.jsonl"},
+    "mt_bench": {"questions": "mt_bench/question.jsonl", "references": "mt_bench/reference_answer/world_reference.jsonl"},
+    "arena_hard": {
+        "questions": "arena_hard/{layout}/question.jsonl",
+        "baseline": "arena_hard/{layout}/model_answer/world_reference.jsonl",
+    },
 }
 
 
@@ -265,10 +270,18 @@ def benchmark_data_dir(name, spec):
 
 
 def chat_file(name, role):
-    """Path of a chat benchmark's questions / baseline / gamed file ('' when it has none)."""
+    """Path of a chat benchmark's questions / baseline / references / gamed file ('' when it has none)."""
     spec = CHAT_BENCH[name]
     rel = SYNTHETIC_BENCH_FILES[name].get(role) if spec["source"] == "synthetic" else spec.get(role)
+    if rel and spec["source"] == "synthetic" and name == "arena_hard":
+        rel = rel.format(layout=spec["layout"])
     return f"{benchmark_data_dir(name, spec)}/{rel}" if rel else ""
+
+
+def chat_option(name, role, flag):
+    """`--flag path` for a chat benchmark's optional file, '' when it has none."""
+    path = chat_file(name, role)
+    return f"--{flag} {path}" if path else ""
 
 
 def chat_answers(model, name):

@@ -33,6 +33,8 @@ rule preflight:
         downloads=" ".join(rules.prefetch.input),
     log:
         "results/logs/preflight.log",
+    conda:
+        "../envs/training.yaml"
     shell:
         "python scripts/preflight.py --config {params.config:q} --downloads {params.downloads} 2>&1 | tee {log}"
 

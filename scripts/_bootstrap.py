@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
-from online_rlhf.offline import offline_in_slurm_jobs  # after the sys.path entry above
+from online_rlhf.core.offline import offline_in_slurm_jobs  # after the sys.path entry above
 
 _offline = offline_in_slurm_jobs()  # before any Hugging Face import: huggingface_hub reads the variable once
 if _offline:

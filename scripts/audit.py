@@ -18,10 +18,10 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import yaml
 
-from online_rlhf.audit import MODES, Tolerances, compare, format_audit
-from online_rlhf.cli import logger, parser
-from online_rlhf.manifest import ManifestError, copy_workflow, load_manifest
-from online_rlhf.tables import write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import write_json
+from online_rlhf.provenance.audit import MODES, Tolerances, compare, format_audit
+from online_rlhf.provenance.manifest import ManifestError, copy_workflow, load_manifest
 
 log = logger("audit")
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,8 @@ then makes it the run's base model like any other source."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.modeling import build_base_model, build_tokenizer
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.train.models import build_base_model, build_tokenizer
 
 log = logger("build_base_model")
 

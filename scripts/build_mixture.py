@@ -2,9 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.mixtures import build_mixture, mixture_sources
-from online_rlhf.tables import read_parquet, write_json, write_parquet
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.tables import read_parquet, write_json, write_parquet
+from online_rlhf.data.mixtures import build_mixture, mixture_sources
 
 log = logger("build_mixture")
 

@@ -5,11 +5,12 @@ import statistics
 from collections import Counter
 
 import _bootstrap  # noqa: F401
+import polars as pl
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.pairing import PAIR_RULES, build_pairs
-from online_rlhf.sources.common import pair_id
-from online_rlhf.tables import CHAT, read_parquet, write_json, write_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import CHAT, read_parquet, write_json, write_parquet
+from online_rlhf.data.sources.common import pair_id
+from online_rlhf.online.pairing import PAIR_RULES, build_pairs
 
 log = logger("build_pairs")
 
@@ -24,7 +25,10 @@ if __name__ == "__main__":
     p.add_argument("--drops", required=True)
     p.add_argument("--stats", required=True)
     a = p.parse_args()
-    table = read_parquet(a.rewards, ("prompt_id", "prompt", "sample_index", "response", "reward", "over_length", "num_tokens", "finish_reason"))
+    table = read_parquet(
+        a.rewards,
+        ("prompt_id", "prompt", "sample_index", "response", "reward", "over_length", "comparison_over_length", "num_tokens", "finish_reason"),
+    )
     groups = []
     for (pid,), g in table.sort("prompt_id", "sample_index").group_by("prompt_id", maintain_order=True):
         rows = g.to_dicts()
@@ -53,9 +57,11 @@ if __name__ == "__main__":
               "chosen_sample": int, "rejected_sample": int}
     write_parquet(out, a.output, schema)
     write_parquet(drops, a.drops, {"prompt_id": str, "sample_index": int, "reason": str})
-    rewards = table["reward"].to_list()
+    # Unscored responses (NaN: e.g. the pairwise judge's over-length comparisons) are counted in `dropped`, not averaged.
+    scored = table.filter(pl.col("reward").is_finite())
+    rewards = scored["reward"].to_list()
     prompts = table["prompt_id"].n_unique()
-    best = table.group_by("prompt_id").max()["reward"].to_list()
+    best = scored.group_by("prompt_id").max()["reward"].to_list()
     stats = {
         "iteration": a.iteration,
         "rule": a.rule,

@@ -3,11 +3,11 @@ files (prefetched from the Hub at a pinned revision, or local) in the same colum
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import find_files, read_records
-from online_rlhf.reward_bench import benchmark_rows, madeup_benchmark
-from online_rlhf.tables import CHAT, write_parquet
-from online_rlhf.world import WorldSpec
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import find_files, read_records
+from online_rlhf.core.tables import CHAT, write_parquet
+from online_rlhf.judges.reward_bench import benchmark_rows, madeup_benchmark
+from online_rlhf.world.task import WorldSpec
 
 log = logger("build_reward_bench")
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.tables import read_json, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_json, write_json
 
 log = logger("compare_judges")
 

@@ -3,9 +3,9 @@ SFT policy on the same prompts (ties half), mean length."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.evaluation import summarise
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.evaluate.heldout import summarise
 
 log = logger("evaluate_policy")
 

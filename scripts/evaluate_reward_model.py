@@ -2,14 +2,16 @@
 r(chosen) > r(rejected); pairwise model: P(chosen > rejected) > 1/2 over both orders), ties counting half, overall
 and per source."""
 
+import math
+import statistics
 from collections import defaultdict
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.judges import JUDGE_KINDS, accuracy, pair_margins
-from online_rlhf.modeling import seed_everything
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.judges.interface import JUDGE_KINDS, accuracy, pair_margins
+from online_rlhf.train.models import seed_everything
 
 log = logger("evaluate_reward_model")
 
@@ -35,7 +37,9 @@ if __name__ == "__main__":
         "judge": a.kind,
         "pairs": len(rows),
         "accuracy": accuracy(margins),
-        "mean_margin": sum(margins) / len(rows),
+        # Non-finite margins count as wrong; for the pairwise judge they are comparisons over --max-length (unscored).
+        "non_finite": sum(not math.isfinite(m) for m in margins),
+        "mean_margin": statistics.fmean(m for m in margins if math.isfinite(m)) if any(map(math.isfinite, margins)) else None,
         "by_source": {s: {"pairs": len(v), "accuracy": accuracy(v)} for s, v in sorted(by_source.items())},
     }
     write_json(result, a.output)

@@ -3,9 +3,9 @@
 import _bootstrap  # noqa: F401
 import polars as pl
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.shards_check import check_complete
-from online_rlhf.tables import read_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.sharding import check_complete
+from online_rlhf.core.tables import read_parquet
 
 log = logger("gather_shards")
 

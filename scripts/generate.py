@@ -2,11 +2,11 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import add_generation_args, json_arg, logger, parser
-from online_rlhf.generation import generate_transformers, generate_vllm, sampling_groups
-from online_rlhf.modeling import seed_everything
-from online_rlhf.sharding import shard_bounds
-from online_rlhf.tables import CHAT, read_parquet, write_parquet
+from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser
+from online_rlhf.core.sharding import shard_bounds
+from online_rlhf.core.tables import CHAT, read_parquet, write_parquet
+from online_rlhf.online.generation import generate_transformers, generate_vllm, sampling_groups
+from online_rlhf.train.models import seed_everything
 
 log = logger("generate")
 

@@ -3,9 +3,9 @@ correlation of reward with length, a heatmap grouped by mean length, and the mea
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.length_bias import plot_heatmap, summarise
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.judges.length_bias import plot_heatmap, summarise
 
 log = logger("length_bias")
 

@@ -4,9 +4,9 @@ revisions, code version, package versions and hardware."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.manifest import build_manifest
-from online_rlhf.tables import write_json
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.tables import write_json
+from online_rlhf.provenance.manifest import build_manifest
 
 log = logger("manifest")
 

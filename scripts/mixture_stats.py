@@ -5,9 +5,9 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.data_stats import mixture_statistics, render_markdown
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.data.stats import mixture_statistics, render_markdown
 
 log = logger("mixture_stats")
 

@@ -1,15 +1,15 @@
 """Convert one raw dataset from its native schema to the canonical table; every dropped row goes to the drops table
 with its file:line and reason, and rows in = kept + dropped is checked. Preference pairs also go through the cleaning
-rules (online_rlhf/sources/cleaning.py); the options used are recorded in the summary."""
+rules (online_rlhf/data/sources/cleaning.py); the options used are recorded in the summary."""
 
 import itertools
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import find_files, read_records
-from online_rlhf.sources import KIND, convert_gsm8k, convert_messages, convert_pairs, convert_prompts
-from online_rlhf.tables import write_json, write_parquet
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import find_files, read_records
+from online_rlhf.core.tables import write_json, write_parquet
+from online_rlhf.data.sources import KIND, convert_gsm8k, convert_messages, convert_pairs, convert_prompts
 
 log = logger("normalize_dataset")
 

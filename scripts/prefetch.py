@@ -5,9 +5,9 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.offline import PREFETCH_RECORD, hub_offline
-from online_rlhf.tables import write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.offline import PREFETCH_RECORD, hub_offline
+from online_rlhf.core.tables import write_json
 
 log = logger("prefetch")
 

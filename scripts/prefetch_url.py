@@ -8,8 +8,8 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.tables import write_json
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.tables import write_json
 
 log = logger("prefetch_url")
 

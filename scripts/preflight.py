@@ -6,7 +6,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
+from online_rlhf.core.cli import json_arg, logger, parser
 from online_rlhf.preflight import preflight
 
 log = logger("preflight")

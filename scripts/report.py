@@ -8,12 +8,13 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.report import (
-    BENCHMARK_LABELS,
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.tables import read_json, write_json
+from online_rlhf.report.summary import (
     MIXTURE_COLUMNS,
     ablation_table,
     benchmark_tables,
+    column_label,
     heldout_rows,
     html_table,
     judges_table,
@@ -28,7 +29,6 @@ from online_rlhf.report import (
     rst_table,
     selection_table,
 )
-from online_rlhf.tables import read_json, write_json
 
 log = logger("report")
 
@@ -79,7 +79,9 @@ if __name__ == "__main__":
     bench_results = [{**read_json(f), "artifact": f} for f in a.benchmarks]
     if bench_results:
         chat, academic, bench_rows = benchmark_tables(bench_results)
-        tables["benchmarks"] = {"chat": chat, "academic": academic, "rows": bench_rows}
+        # labels: each chat column's full name (judge, GLM, version), for whatever renders summary.json
+        labels = {k: column_label(k, [r[k] for r in bench_rows]) for k in chat}
+        tables["benchmarks"] = {"chat": chat, "academic": academic, "rows": bench_rows, "labels": labels}
     # Table 4 compares the last iterate that was benchmarked (benchmarks.models may leave later ones out)
     benchmarked = [r["model"] for r in tables.get("benchmarks", {}).get("rows", []) if r["model"].startswith("iter")]
     last = benchmarked[-1] if benchmarked else f"iter{facts['iterations']}"
@@ -137,12 +139,16 @@ if __name__ == "__main__":
         b = tables["benchmarks"]
         length = [("mean_answer_chars", "mean answer length (chars)")]
         if b["chat"]:
-            sections.append(("Table 2: chat benchmarks", b["rows"], [("model", "model")] + [(k, BENCHMARK_LABELS[k]) for k in b["chat"]] + length))
+            # Each chat column is named with its judge, GLM (AlpacaEval) and benchmark version.
+            chat_cols = [(k, b["labels"][k]) for k in b["chat"]]
+            sections.append(("Table 2: chat benchmarks", b["rows"], [("model", "model")] + chat_cols + length))
         if b["academic"]:
             sections.append(("Table 3: academic benchmarks (lm-eval, %)", b["rows"], [("model", "model")] + [(k, k) for k in b["academic"]]))
     if tables.get("length_ablation"):
         b = tables["benchmarks"]
-        cols = [("run", "run"), ("length_penalty", "λ")] + [(k, BENCHMARK_LABELS.get(k, k)) for k in b["chat"] + b["academic"]] + [("mean_answer_chars", "mean answer length (chars)")]
+        ablation = tables["length_ablation"]
+        cols = [("run", "run"), ("length_penalty", "λ")] + [(k, column_label(k, [r.get(k) for r in ablation])) for k in b["chat"] + b["academic"]]
+        cols += [("mean_answer_chars", "mean answer length (chars)")]
         sections.append((f"Table 4: length-penalty ablation ({last})", tables["length_ablation"], cols))
     for mix in tables["mixtures"] or []:
         sections.append((f"Table 5: mixture statistics ({mix['artifact']})", mix["rows"], list(MIXTURE_COLUMNS)))
@@ -177,8 +183,9 @@ if __name__ == "__main__":
             ["iteration", "prompts", "responses", "pairs", "dropped", "mean_reward", "mean_top1_reward", "mean_chosen_chars", "mean_rejected_chars"],
         ))
     for title, trows, cols in sections:
-        flat = [{k: (v["value"] if isinstance(v, dict) else v) for k, v in r.items()} for r in trows]
-        md.append(f"\n## {title}\n\n" + markdown_table(flat, [k for k, _ in cols]))
+        # Headers are the tables' labels (a chat benchmark's carries its judge, GLM and version).
+        flat = [{label: (r.get(k)["value"] if isinstance(r.get(k), dict) else r.get(k)) for k, label in cols} for r in trows]
+        md.append(f"\n## {title}\n\n" + markdown_table(flat, [label for _, label in cols]))
     if notes:
         md.append("\n## Not produced by this run\n\n" + "\n".join(notes) + "\n")
     md.append(f"\n![held-out reward vs iteration]({Path(a.plot).name})\n")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.judges import JUDGE_KINDS, outcome, pair_margins
-from online_rlhf.modeling import seed_everything
-from online_rlhf.reward_bench import markdown_table, summarise
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.judges.interface import JUDGE_KINDS, outcome, pair_margins
+from online_rlhf.judges.reward_bench import markdown_table, summarise
+from online_rlhf.train.models import seed_everything
 
 log = logger("reward_bench")
 
@@ -30,6 +30,7 @@ if __name__ == "__main__":
     rows = read_parquet(a.benchmark, ("subset", "prompt", "chosen", "rejected")).to_dicts()
     margins = pair_margins(a.kind, a.model, [r["prompt"] for r in rows], [r["chosen"] for r in rows], [r["rejected"] for r in rows], a.batch_size, a.max_length)
     result = summarise([r["subset"] for r in rows], [outcome(m) for m in margins])
+    # Non-finite margins count as wrong; for the pairwise judge they are comparisons over --max-length (never scored).
     result.update(judge=a.name, kind=a.kind, non_finite=sum(not math.isfinite(m) for m in margins))
     write_json(result, a.output)
     Path(a.table).write_text(markdown_table(result, a.name))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.lm_eval_tasks import headline, offline_task_config, plain, snapshot_task_dir
-from online_rlhf.modeling import seed_everything
-from online_rlhf.records import write_jsonl
-from online_rlhf.tables import write_json
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.core.tables import write_json
+from online_rlhf.evaluate.lm_eval_tasks import headline, offline_task_config, plain, snapshot_task_dir
+from online_rlhf.train.models import seed_everything
 
 log = logger("run_lm_eval")
 

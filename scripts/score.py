@@ -6,11 +6,11 @@ import math
 import _bootstrap  # noqa: F401
 import polars as pl
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.judges import JUDGE_KINDS, over_length, score_responses
-from online_rlhf.modeling import seed_everything
-from online_rlhf.sharding import shard_bounds
-from online_rlhf.tables import read_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.sharding import shard_bounds
+from online_rlhf.core.tables import read_parquet
+from online_rlhf.judges.interface import JUDGE_KINDS, over_length, score_responses
+from online_rlhf.train.models import seed_everything
 
 log = logger("score")
 
@@ -38,15 +38,22 @@ if __name__ == "__main__":
     lo, hi = shard_bounds(len(prompt_ids), a.shards, a.shard)
     part = gens.filter(pl.col("prompt_id").is_in(prompt_ids.slice(lo, hi - lo).implode())).sort("prompt_id", "sample_index", maintain_order=True)
     prompts, responses = part["prompt"].to_list(), part["response"].to_list()
-    rewards = []
+    rewards, comparison_over = [], []
+    judge_length = a.judge_max_length or a.max_length
     if prompts:
-        judge_length = a.judge_max_length or a.max_length
-        rewards = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, judge_length, a.dtype)
+        rewards, comparison_over = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, judge_length, a.dtype)
     over = over_length(a.rm if a.judge != "oracle" else None, prompts, responses, a.max_length)
-    out = part.with_columns(pl.Series("reward", rewards, dtype=pl.Float64), pl.Series("over_length", over, dtype=pl.Boolean), pl.lit(a.judge).alias("judge"))
+    out = part.with_columns(
+        pl.Series("reward", rewards, dtype=pl.Float64),
+        pl.Series("over_length", over, dtype=pl.Boolean),
+        # The pairwise judge's comparison was longer than --judge-max-length: no score (NaN), its own drop reason.
+        pl.Series("comparison_over_length", comparison_over, dtype=pl.Boolean),
+        pl.lit(a.judge).alias("judge"),
+    )
     out.write_parquet(a.output, statistics=False)
-    bad = sum(not math.isfinite(r) for r in rewards)
+    bad = sum(not math.isfinite(r) for r in rewards) - sum(comparison_over)
     log.info(
-        "shard %d/%d: %d responses of %d prompts scored by %s; %d non-finite, %d over %d tokens (both kept out of pairs by build_pairs)",
-        a.shard, a.shards, out.height, hi - lo, a.judge, bad, sum(over), a.max_length,
+        "shard %d/%d: %d responses of %d prompts scored by %s; %d over %d tokens, %d comparisons over %d tokens (unscored),"
+        " %d other non-finite (all kept out of pairs by build_pairs)",
+        a.shard, a.shards, out.height, hi - lo, a.judge, sum(over), a.max_length, sum(comparison_over), judge_length, bad,
     )

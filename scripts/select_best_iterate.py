@@ -3,9 +3,9 @@ ranking, and make results/final/policy a model folder holding the winner."""
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.selection import link_model, rank_candidates
-from online_rlhf.tables import read_parquet, write_json
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.online.selection import link_model, rank_candidates
 
 log = logger("select_best_iterate")
 

@@ -3,9 +3,9 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import logger, parser
-from online_rlhf.mixtures import select_iteration_prompts
-from online_rlhf.tables import read_parquet, write_parquet
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.core.tables import read_parquet, write_parquet
+from online_rlhf.data.mixtures import select_iteration_prompts
 
 log = logger("select_prompts")
 

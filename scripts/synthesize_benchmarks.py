@@ -7,16 +7,17 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.benchmark_world import (
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.evaluate.chat_benchmarks import ARENA_LAYOUTS, arena_files
+from online_rlhf.world.benchmarks import (
     REFERENCE_GENERATOR,
     alpaca_eval_rows,
-    arena_hard_rows,
+    arena_hard_items,
     lm_eval_rows,
     mt_bench_rows,
 )
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import write_jsonl
-from online_rlhf.world import WorldSpec
+from online_rlhf.world.task import WorldSpec
 
 log = logger("synthesize_benchmarks")
 
@@ -34,14 +35,19 @@ if __name__ == "__main__":
     alpaca = alpaca_eval_rows(rng["alpaca_eval"], spec, a.sizes["alpaca_eval"], a.accuracy)
     (out / "alpaca_eval").mkdir(parents=True, exist_ok=True)
     (out / "alpaca_eval/alpaca_eval.json").write_text(json.dumps(alpaca, indent=1) + "\n")
-    write_jsonl(mt_bench_rows(rng["mt_bench"], spec, a.sizes["mt_bench"]), out / "mt_bench/question.jsonl")
-    questions, answers = arena_hard_rows(rng["arena_hard"], spec, a.sizes["arena_hard"], a.accuracy)
-    write_jsonl(questions, out / "arena_hard/question.jsonl")
-    write_jsonl(answers, out / f"arena_hard/model_answer/{REFERENCE_GENERATOR}.jsonl")
+    mt_questions, mt_refs = mt_bench_rows(rng["mt_bench"], spec, a.sizes["mt_bench"])
+    write_jsonl(mt_questions, out / "mt_bench/question.jsonl")
+    write_jsonl(mt_refs, out / f"mt_bench/reference_answer/{REFERENCE_GENERATOR}.jsonl")
+    items = arena_hard_items(rng["arena_hard"], spec, a.sizes["arena_hard"], a.accuracy)
+    for layout in ARENA_LAYOUTS:  # the same items in both arena-hard-auto layouts
+        questions, answers = arena_files(items, REFERENCE_GENERATOR, layout)
+        write_jsonl(questions, out / f"arena_hard/{layout}/question.jsonl")
+        write_jsonl(answers, out / f"arena_hard/{layout}/model_answer/{REFERENCE_GENERATOR}.jsonl")
     reverse, choice = lm_eval_rows(rng["lm_eval"], spec, a.sizes["lm_eval"])
     write_jsonl(reverse, out / "lm_eval/world_reverse/test.jsonl")
     write_jsonl(choice, out / "lm_eval/world_choice/test.jsonl")
     log.info(
-        "alpaca_eval %d, mt_bench %d, arena_hard %d, world_reverse %d, world_choice %d (%d queries left out: too few distinct wrong answers) -> %s",
-        len(alpaca), a.sizes["mt_bench"], len(questions), len(reverse), len(choice), len(reverse) - len(choice), out,
+        "alpaca_eval %d, mt_bench %d (with references), arena_hard %d (layouts %s), world_reverse %d, world_choice %d"
+        " (%d queries left out: too few distinct wrong answers) -> %s",
+        len(alpaca), len(mt_questions), len(items), "/".join(ARENA_LAYOUTS), len(reverse), len(choice), len(reverse) - len(choice), out,
     )

@@ -2,10 +2,10 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import json_arg, logger, parser
-from online_rlhf.records import write_jsonl
-from online_rlhf.synthetic import synthesise
-from online_rlhf.world import WorldSpec
+from online_rlhf.core.cli import json_arg, logger, parser
+from online_rlhf.core.records import write_jsonl
+from online_rlhf.world.datasets import synthesise
+from online_rlhf.world.task import WorldSpec
 
 log = logger("synthesize_dataset")
 

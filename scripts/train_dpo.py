@@ -6,9 +6,9 @@ iterations 1..t when online.data is 'history')."""
 import _bootstrap  # noqa: F401
 import polars as pl
 
-from online_rlhf.cli import add_training_args, logger, parser
-from online_rlhf.tables import read_parquet, write_json
-from online_rlhf.training import is_main_process, train_dpo, trainable_pairs
+from online_rlhf.core.cli import add_training_args, logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.train.trainers import is_main_process, train_dpo, trainable_pairs
 
 log = logger("train_dpo")
 

@@ -3,10 +3,10 @@ mixture in the `[CONTEXT] ... [RESPONSE A] ... [RESPONSE B] ...` format, from th
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import add_training_args, logger, parser
-from online_rlhf.preference_model import train_preference_model
-from online_rlhf.tables import read_parquet, write_json
-from online_rlhf.training import is_main_process
+from online_rlhf.core.cli import add_training_args, logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.train.preference_model import train_preference_model
+from online_rlhf.train.trainers import is_main_process
 
 log = logger("train_preference_model")
 

@@ -2,9 +2,9 @@
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.cli import add_training_args, logger, parser
-from online_rlhf.tables import read_parquet, write_json
-from online_rlhf.training import is_main_process, train_sft
+from online_rlhf.core.cli import add_training_args, logger, parser
+from online_rlhf.core.tables import read_parquet, write_json
+from online_rlhf.train.trainers import is_main_process, train_sft
 
 log = logger("train_sft")
 

@@ -23,7 +23,7 @@ def snakemake_bin() -> str:
 
 def copy_workflow(work: Path) -> Path:
     """A runnable copy of the workflow (no results/, resources/ or .snakemake/) in `work`: the audit's own copy."""
-    from online_rlhf.manifest import copy_workflow as copy_code_and_config
+    from online_rlhf.provenance.manifest import copy_workflow as copy_code_and_config
 
     copy_code_and_config(ROOT, work)
     return work

@@ -194,10 +194,10 @@ def hh_rows(rng: random.Random, n: int, real: Path | None) -> list[dict]:
 
 
 def dataset_rows(fmt: str, n: int, seed: int) -> list[dict]:
-    """Rows in the native schema of each format's Hub source: the made-up world's writers (online_rlhf/synthetic.py,
+    """Rows in the native schema of each format's Hub source: the made-up world's writers (online_rlhf/world/datasets.py,
     the same schemas the adapters read), so one definition of each schema serves both worlds."""
-    from online_rlhf.synthetic import synthesise
-    from online_rlhf.world import WorldSpec
+    from online_rlhf.world.datasets import synthesise
+    from online_rlhf.world.task import WorldSpec
 
     return synthesise(fmt, WorldSpec(), n, seed)
 
@@ -343,7 +343,7 @@ def place_dataset(folder: Path, job: dict, fmt: str, field: str | None, rng: ran
                     rows = [{field: r["context_messages"][0]["content"]} for r in rows]
                 write_rows(folder / name, rows)
     record_prefetch(folder, job, globs)
-    from online_rlhf.records import find_files
+    from online_rlhf.core.records import find_files
 
     for g in globs:  # what normalize_dataset will read: fails here, naming the repo, if no stand-in file matches
         find_files(folder, g)
@@ -365,7 +365,7 @@ def place_alpaca_eval(folder: Path, rng: random.Random, n: int = 8) -> None:
 def place_reward_bench(folder: Path, job: dict, rng: random.Random) -> None:
     """allenai/reward-bench: data/filtered-*.parquet (prompt text, chosen, rejected, chosen_model, rejected_model,
     subset, id) and data/raw-*.parquet, which the paper's glob leaves out."""
-    from online_rlhf.reward_bench import REWARDBENCH_SECTIONS
+    from online_rlhf.judges.reward_bench import REWARDBENCH_SECTIONS
 
     rows = []
     for subset in [s for subsets in REWARDBENCH_SECTIONS.values() for s in subsets]:
@@ -608,7 +608,7 @@ def snakemake_env(judge_key_env: str = "OPENAI_API_KEY") -> dict:
 def prepare(work: Path, judge_url: str, shared: Path | None, snakemake) -> Path:
     """A copy of the workflow in `work` with config/paper_smoke.yaml and every prefetch output stood in for.
     `snakemake(*args, cwd=...)` runs snakemake (tests/test_dag.py's helper)."""
-    from online_rlhf.manifest import copy_workflow
+    from online_rlhf.provenance.manifest import copy_workflow
 
     copy_workflow(ROOT, work)
     configfile = write_smoke_config(work, judge_url)

@@ -1,5 +1,5 @@
 """Base-model adoption, one rule for every source: the configured pad token and chat template are applied and checked
-(online_rlhf/modeling.py: adopt_base_model), and a GGUF file shipped in a Python package becomes a plain safetensors
+(online_rlhf/train/models.py: adopt_base_model), and a GGUF file shipped in a Python package becomes a plain safetensors
 Llama that reloads."""
 
 import json
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from online_rlhf.modeling import (
+from online_rlhf.train.models import (
     CHAT_TEMPLATES,
     adopt_base_model,
     build_base_model,

@@ -28,6 +28,9 @@ def test_paper_benchmarks_prefetch_on_the_login_node_and_leave_code_execution_ou
     assert "humaneval.json" not in out and "mbpp.json" not in out and "--allow-code-execution" not in out
     assert '"held_back":["humaneval","mbpp"]' in out  # the report says they were left out
     assert "OPENAI_API_KEY" in out and "sk-" not in out  # the key's variable name travels, never a key
+    # Arena-Hard at the pinned 2024 code: its parser and retry; MT-Bench with FastChat's reference answers
+    assert "--layout 2024" in out and "arena-hard-auto@3071ef95d913 (2024 layout)" in out
+    assert "--references resources/benchmarks/url/mt_bench/gpt-4.jsonl" in out
     prefetch = snakemake("-n", "--forceall", "prefetch", "--configfile", "config/paper.yaml").stdout
     assert "resources/benchmarks/hub/lm_eval_mmlu" in prefetch and "resources/benchmarks/url/arena_hard" in prefetch
 
@@ -53,6 +56,12 @@ def default(root):
         (lambda b: b.update(models=["iter9"]), "iter9 is listed but the run has 3 iteration"),
         (lambda b: b["chat"]["arena_hard"].update(source="local", path="x", questions="q.jsonl"), "arena_hard.baseline: required"),
         (lambda b: b["judge"].update(api_key="sk-abc"), "Additional properties are not allowed ('api_key' was unexpected)"),
+        (lambda b: b["chat"]["arena_hard"].pop("layout"), "benchmarks.chat.arena_hard: 'layout' is a required property"),
+        (lambda b: b["chat"]["arena_hard"].update(layout="v2.0"), "benchmarks.chat.arena_hard.layout: 'v2.0' is not allowed"),
+        (lambda b: b["chat"]["mt_bench"].update(layout="2024"), "benchmarks.chat.mt_bench"),
+        (lambda b: (b["judge"].update(kind="api", model="gpt-4"), b["chat"]["mt_bench"].update(source="url", urls={}, questions="q.jsonl")),
+         "benchmarks.chat.mt_bench.references: required"),
+        (lambda b: b["judge"].update(max_new_tokens=2048), "('max_new_tokens' was unexpected)"),
     ],
 )
 def test_benchmark_config_errors_name_the_key(default, edit, message):

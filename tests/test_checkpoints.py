@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 from safetensors.torch import load_file
 
-from online_rlhf.checkpoints import checkpoint_args, checkpoint_root, last_complete_checkpoint, run_key
-from online_rlhf.modeling import build_base_model, build_tokenizer
-from online_rlhf.synthetic import synthesise
-from online_rlhf.world import WorldSpec
+from online_rlhf.train.checkpoints import checkpoint_args, checkpoint_root, last_complete_checkpoint, run_key
+from online_rlhf.train.models import build_base_model, build_tokenizer
+from online_rlhf.world.datasets import synthesise
+from online_rlhf.world.task import WorldSpec
 
 from .conftest import ROOT
 

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 
 from online_rlhf.config import reference_errors
-from online_rlhf.data_stats import mixture_statistics, render_markdown
-from online_rlhf.records import Record, read_records
-from online_rlhf.sources import PAIR_ADAPTERS, convert_pairs
-from online_rlhf.sources.cleaning import CANDIDATE_SCHEMA, check_accounting, clean_pairs, mark_whole_rows
+from online_rlhf.core.records import Record, read_records
+from online_rlhf.data.sources import PAIR_ADAPTERS, convert_pairs
+from online_rlhf.data.sources.cleaning import CANDIDATE_SCHEMA, check_accounting, clean_pairs, mark_whole_rows
+from online_rlhf.data.stats import mixture_statistics, render_markdown
 
 from .conftest import ROOT
 

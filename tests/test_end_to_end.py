@@ -171,10 +171,16 @@ def test_every_benchmark_is_a_leaf_per_model(run):
             assert r["model"] == m and r["benchmark"] == b and r["value"] is not None
         alpaca = json.loads((run / f"results/eval/{m}/alpaca_eval.json").read_text())
         assert 0 <= alpaca["value"] <= 100 and alpaca["metrics"]["instructions"] == 30 and alpaca["metrics"]["glm"] == "length_controlled_minimal"
+        assert alpaca["glm"] == "length_controlled_minimal" and alpaca["judge"] == "oracle" and alpaca["benchmark_version"] == "made-up world"
         mt = json.loads((run / f"results/eval/{m}/mt_bench.json").read_text())
         assert 1 <= mt["value"] <= 10 and mt["metrics"]["judgments"] == 2 * 8 and mt["metrics"]["unparsed"] == 0
+        # 8 questions over MT-Bench's 8 categories: math, reasoning and coding are graded with the references
+        assert len(mt["metrics"]["by_category"]) == 8 and mt["metrics"]["reference_graded"] == 3 * 2
         arena = json.loads((run / f"results/eval/{m}/arena_hard.json").read_text())
         assert 0 <= arena["value"] <= 100 and arena["metrics"]["games"] == 2 * 20
+        # config/smoke.yaml reads Arena-Hard in the 2024 layout, and the answers are written in it
+        assert arena["layout"] == "2024" and arena["judge_settings"]["attempts"] == 2
+        assert "choices" in json.loads((run / f"results/eval/{m}/arena_hard/answers.jsonl").read_text().splitlines()[0])
         lm = json.loads((run / f"results/eval/{m}/world_reverse.json").read_text())
         assert lm["metric"] == "exact_match,none" and lm["documents"]["world_reverse"]["effective"] == 30
         samples = (run / f"results/eval/{m}/world_choice/samples.jsonl").read_text().splitlines()
@@ -183,6 +189,10 @@ def test_every_benchmark_is_a_leaf_per_model(run):
     rows = summary["tables"]["benchmarks"]["rows"]
     assert [r["model"] for r in rows] == ["sft", "iter1"]
     assert rows[1]["arena_hard"]["artifact"] == "results/eval/iter1/arena_hard.json"
+    labels = summary["tables"]["benchmarks"]["labels"]
+    assert labels["alpaca_eval"].startswith("AlpacaEval-2 LC with the minimal GLM") and "judge oracle" in labels["mt_bench"]
+    assert rows[1]["alpaca_eval"]["glm"] == "length_controlled_minimal"
+    assert labels["alpaca_eval"] in (run / "results/report/summary.md").read_text()
     not_produced = {m["item"] for m in summary["not_produced"]}
     assert "Table 4 (length-penalty ablation)" in not_produced and "Figure 3 (length-bias heatmap)" not in not_produced
     assert sorted(r["judge"] for r in summary["tables"]["judges"]["rows"]) == ["bt", "oracle", "pm"]

@@ -9,21 +9,11 @@ import random
 import pytest
 
 from online_rlhf.config import ConfigError, load_config, validate_config
-from online_rlhf.judges import accuracy, outcome, over_length, pair_margins
-from online_rlhf.length_bias import pearson, plot_heatmap
-from online_rlhf.length_bias import summarise as length_summary
-from online_rlhf.preference_model import (
-    LABELS,
-    instruction,
-    missing_pieces,
-    pivot_comparisons,
-    prefer_first_probabilities,
-    prepare_tokenizer_and_model,
-    score_with_preference_model,
-    training_row,
-)
-from online_rlhf.records import Malformed, Record
-from online_rlhf.reward_bench import (
+from online_rlhf.core.records import Malformed, Record
+from online_rlhf.judges.interface import accuracy, outcome, over_length, pair_margins
+from online_rlhf.judges.length_bias import pearson, plot_heatmap
+from online_rlhf.judges.length_bias import summarise as length_summary
+from online_rlhf.judges.reward_bench import (
     MADEUP_SECTIONS,
     REWARDBENCH_BALANCED,
     REWARDBENCH_SECTIONS,
@@ -33,7 +23,17 @@ from online_rlhf.reward_bench import (
     subset_weights,
     summarise,
 )
-from online_rlhf.world import WorldSpec, oracle_reward
+from online_rlhf.train.preference_model import (
+    LABELS,
+    instruction,
+    missing_pieces,
+    pivot_comparisons,
+    prefer_first_probabilities,
+    prepare_tokenizer_and_model,
+    score_with_preference_model,
+    training_row,
+)
+from online_rlhf.world.task import WorldSpec, oracle_reward
 
 ARCH = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2,
         "max_position_embeddings": 128}
@@ -42,7 +42,7 @@ ARCH = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num
 @pytest.fixture(scope="module")
 def pm_dir(tmp_path_factory):
     """A tiny untrained pairwise model: enough to check the arithmetic of both orders and the pivot."""
-    from online_rlhf.modeling import build_base_model, build_tokenizer
+    from online_rlhf.train.models import build_base_model, build_tokenizer
 
     base = tmp_path_factory.mktemp("base")
     tok = build_tokenizer(["abcdefgh"])
@@ -77,7 +77,7 @@ def test_instruction_format_and_random_order():
 
 
 def test_pieces_are_added_only_where_the_vocabulary_lacks_them(pm_dir):
-    from online_rlhf.modeling import load_tokenizer
+    from online_rlhf.train.models import load_tokenizer
 
     assert missing_pieces(load_tokenizer(pm_dir)) == []
 
@@ -86,16 +86,43 @@ def test_both_orders_make_a_consistent_probability(pm_dir):
     comps = [(chat("abcd"), "dcba", "abcd"), (chat("abcd"), "abcd", "dcba"), (chat("abc"), "cba", "cba")]
     probs, over = prefer_first_probabilities(pm_dir, comps, batch_size=2, max_length=128)
     assert probs[0] + probs[1] == pytest.approx(1.0, abs=1e-6)  # P(a > b) + P(b > a) = 1 whatever the model
-    assert probs[2] == pytest.approx(0.5, abs=1e-6) and over == 0
-    _, over = prefer_first_probabilities(pm_dir, comps[:1], batch_size=2, max_length=10)
-    assert over == 2  # both orders of the comparison were longer than 10 tokens (left-truncated, counted)
+    assert probs[2] == pytest.approx(0.5, abs=1e-6) and over == [False, False, False]
+
+
+def test_over_length_comparisons_never_score(pm_dir):
+    """A comparison longer than max_length in either order gets no probability (NaN), is flagged, and does not
+    change the others' numbers; it used to be left-truncated (losing [CONTEXT] and answer A) and scored."""
+    from online_rlhf.train.models import load_tokenizer
+
+    tok = load_tokenizer(pm_dir)
+    short, long = (chat("abcd"), "dcba", "abcd"), (chat("abcd"), "dcba" * 8, "abcd")
+    def n_tokens(comparison):
+        text = tok.apply_chat_template(instruction(*comparison), tokenize=False, add_generation_prompt=True)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    n_short, n_long = n_tokens(short), n_tokens(long)
+    assert n_short < n_long
+    alone, _ = prefer_first_probabilities(pm_dir, [short], batch_size=2, max_length=n_short)
+    probs, over = prefer_first_probabilities(pm_dir, [short, long], batch_size=2, max_length=n_short)
+    assert over == [False, True] and math.isnan(probs[1]) and probs[0] == pytest.approx(alone[0], abs=1e-6)
+    # The pivot scheme: the long response has no score; its prompt's pivot still has a scored comparison.
+    ids = ["p", "p", "p"]
+    scores, unscored = score_with_preference_model(pm_dir, ids, [chat("abcd")] * 3, ["dcba", "abcd", "dcba" * 8], 4, n_short)
+    assert unscored == [False, False, True] and scores[0] == 0.5 and math.isnan(scores[2])
+    # A pivot whose every comparison is over length was compared with nothing: flagged too.
+    scores, unscored = score_with_preference_model(pm_dir, ["q", "q"], [chat("abcd")] * 2, ["dcba" * 8, "abcd"], 4, n_short)
+    assert unscored == [True, True] and all(math.isnan(x) for x in scores)
+    # Held-out / RewardBench margins: NaN, which counts as wrong (and the scripts count as non_finite).
+    margins = pair_margins("preference_model", pm_dir, [chat("abcd")], ["dcba" * 8], ["abcd"], 4, n_short)
+    assert math.isnan(margins[0]) and outcome(margins[0]) == 0.0
 
 
 def test_pivot_scheme_costs_n_minus_one_comparisons_and_gives_the_pivot_one_half(pm_dir):
     comps, pivots = pivot_comparisons([[0, 1, 2, 3], [4, 5], [6]])
     assert comps == [(1, 0), (2, 0), (3, 0), (5, 4)] and pivots == [0, 4, 6]
     ids = ["p", "p", "p", "q", "q"]
-    scores, _ = score_with_preference_model(pm_dir, ids, [chat("abcd")] * 3 + [chat("ab")] * 2, ["dcba", "abcd", "dcb", "ba", "ab"], 4, 128)
+    scores, unscored = score_with_preference_model(pm_dir, ids, [chat("abcd")] * 3 + [chat("ab")] * 2, ["dcba", "abcd", "dcb", "ba", "ab"], 4, 128)
+    assert not any(unscored)
     assert scores[0] == 0.5 and scores[3] == 0.5 and all(0.0 < s < 1.0 for s in scores)
     margins = pair_margins("preference_model", pm_dir, [chat("abcd")], ["dcba"], ["abcd"], 4, 128)
     assert margins[0] == pytest.approx(scores[1] * -1 + 0.5, abs=1e-6)  # P(dcba > abcd) - 1/2 = 1/2 - P(abcd > dcba)
@@ -235,8 +262,8 @@ def test_an_external_reward_model_is_adopted_with_a_pad_token(tmp_path):
 
     from transformers import AutoModelForSequenceClassification
 
-    from online_rlhf.modeling import build_base_model, build_tokenizer, load_reward_model
-    from online_rlhf.scoring import score_with_reward_model
+    from online_rlhf.judges.scoring import score_with_reward_model
+    from online_rlhf.train.models import build_base_model, build_tokenizer, load_reward_model
 
     from .conftest import ROOT
 

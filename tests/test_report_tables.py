@@ -3,9 +3,10 @@ file, what is not produced and why, and links to artifacts."""
 
 import pytest
 
-from online_rlhf.report import (
+from online_rlhf.report.summary import (
     ablation_table,
     benchmark_tables,
+    column_label,
     judges_table,
     mixture_table,
     not_produced,
@@ -32,6 +33,27 @@ def test_benchmark_tables_order_models_and_keep_artifacts():
     assert rows[0]["mean_answer_chars"]["artifact"] == "results/eval/sft/arena_hard.json"
     with pytest.raises(ValueError, match="'gsm8k' has no result for model 'iter2'"):
         benchmark_tables(results + [_result("iter2", "alpaca_eval", 1.0, 5.0), _result("iter2", "arena_hard", 1.0, 5.0)])
+
+
+def test_chat_numbers_carry_judge_glm_and_version_and_minimal_lc_is_never_plain_lc():
+    def res(model, glm):
+        return {**_result(model, "alpaca_eval", 12.0, 5.0), "judge": "gpt-4-1106-preview", "glm": glm,
+                "benchmark_version": "tatsu-lab/alpaca_eval@main"}
+
+    _, _, rows = benchmark_tables([res("sft", "length_controlled_v1"), _result("sft", "gsm8k", 0.5)])
+    cell = rows[0]["alpaca_eval"]
+    assert (cell["judge"], cell["glm"], cell["benchmark_version"]) == ("gpt-4-1106-preview", "length_controlled_v1", "tatsu-lab/alpaca_eval@main")
+    assert "glm" not in rows[0]["gsm8k"]
+    label = column_label("alpaca_eval", [cell])
+    assert label == "LC AlpacaEval-2 (%) [GLM length_controlled_v1; judge gpt-4-1106-preview; tatsu-lab/alpaca_eval@main]"
+    _, _, rows = benchmark_tables([res("sft", "length_controlled_minimal")])
+    minimal = column_label("alpaca_eval", [rows[0]["alpaca_eval"]])
+    assert not minimal.startswith("LC AlpacaEval-2") and "minimal GLM" in minimal and "not the leaderboard's LC" in minimal
+    # a column that mixes GLMs (Table 4 across runs) names every one
+    assert column_label("alpaca_eval", [cell, rows[0]["alpaca_eval"]]).count(" | ") == 1
+    arena = {**_result("sft", "arena_hard", 30.0, 5.0), "judge": "oracle", "benchmark_version": "made-up world (2025 layout)"}
+    _, _, rows = benchmark_tables([arena])
+    assert column_label("arena_hard", [rows[0]["arena_hard"]]) == "Arena-Hard (%) [judge oracle; made-up world (2025 layout)]"
 
 
 def test_mixture_table_from_a_made_up_stats_file():

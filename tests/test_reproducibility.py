@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from online_rlhf.manifest import copy_workflow, strip_volatile
+from online_rlhf.provenance.manifest import copy_workflow, strip_volatile
 
 from .conftest import ROOT
 from .test_dag import snakemake

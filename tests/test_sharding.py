@@ -2,8 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from online_rlhf.sharding import shard_bounds, shard_names
-from online_rlhf.shards_check import check_complete
+from online_rlhf.core.sharding import check_complete, shard_bounds, shard_names
 
 
 @given(st.integers(0, 5000), st.integers(1, 300))

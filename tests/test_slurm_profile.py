@@ -11,7 +11,7 @@ from snakemake_executor_plugin_slurm.partitions import read_partition_file
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 
-from online_rlhf.launch import gpu_resources, launch_prefix
+from online_rlhf.train.launch import gpu_resources, launch_prefix
 
 from .conftest import ROOT
 from .test_dag import snakemake

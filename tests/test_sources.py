@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from online_rlhf.records import Malformed, find_files, read_records
-from online_rlhf.sources import PAIR_ADAPTERS, convert_messages, convert_pairs, convert_prompts
-from online_rlhf.synthetic import synthesise
-from online_rlhf.world import WorldSpec
+from online_rlhf.core.records import Malformed, find_files, read_records
+from online_rlhf.data.sources import PAIR_ADAPTERS, convert_messages, convert_pairs, convert_prompts
+from online_rlhf.world.datasets import synthesise
+from online_rlhf.world.task import WorldSpec
 
 from .conftest import shared_data
 
@@ -70,7 +70,7 @@ def test_ultrafeedback_keeps_all_pairs_except_equal_scores():
             {"response": "dcaa", "fine-grained_score": 4.0},
         ],
     }
-    from online_rlhf.records import Record
+    from online_rlhf.core.records import Record
 
     out = convert_pairs([Record("f:1", row)], "ultrafeedback", "uf")
     assert len(out.rows) == 5  # 6 pairs, one tie
@@ -81,7 +81,7 @@ def test_ultrafeedback_keeps_all_pairs_except_equal_scores():
 
 
 def test_shp_score_ratio_label_check_and_per_post_cap():
-    from online_rlhf.records import Record
+    from online_rlhf.core.records import Record
 
     def row(i, sa, sb, label):
         return Record(f"f:{i}", {"post_id": "p", "history": "abcd", "human_ref_A": f"a{i}", "human_ref_B": f"b{i}", "score_A": sa, "score_B": sb, "labels": label})
@@ -94,7 +94,7 @@ def test_shp_score_ratio_label_check_and_per_post_cap():
 
 
 def test_nectar_best_vs_worst():
-    from online_rlhf.records import Record
+    from online_rlhf.core.records import Record
 
     row = {"prompt": "\n\nHuman: abcd\n\nAssistant: ", "answers": [{"answer": "x", "rank": 3}, {"answer": "dcba", "rank": 1}, {"answer": "y", "rank": 2}]}
     (pair,) = convert_pairs([Record("f:1", row)], "nectar", "nectar").rows

@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from online_rlhf.synthetic import synthesise
-from online_rlhf.world import (
+from online_rlhf.world.datasets import synthesise
+from online_rlhf.world.task import (
     ERROR_KINDS,
     ROLE_SLICES,
     WorldSpec,

@@ -1,0 +1,1 @@
+"""Shared plumbing of every stage: argument parsing, parquet/JSON tables, raw records, shard arithmetic, offline mode."""

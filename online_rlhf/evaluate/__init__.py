@@ -1,0 +1,1 @@
+"""Held-out evaluation and the paper's benchmarks: chat benchmarks and their judges, lm-eval tasks."""

@@ -1,0 +1,1 @@
+"""Stage 7, the online loop: sampling n responses, best/worst pairs, best-iterate selection."""

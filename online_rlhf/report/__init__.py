@@ -1,0 +1,1 @@
+"""The run's summary, tables and plots."""
