@@ -106,7 +106,7 @@ def smoke_config(paper: dict, judge_url: str) -> dict:
     compute["default"] = {**compute["default"], "threads": 1, "mem_mb": 2000, "runtime": 30}
     for name, spec in compute.get("rules", {}).items():
         # A CPU node (gpu: 0): training rules that run on several GPUs run PROCESSES CPU processes under the same
-        # accelerate config (DDP or DeepSpeed over gloo, online_rlhf/launch.py).
+        # accelerate config (DDP or DeepSpeed over gloo, online_rlhf/train/launch.py).
         sized = {**spec, "threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
         if spec.get("gpu", 0) > 1 and cfg.get(name.removeprefix("train_"), {}).get("accelerate_config"):
             # The job's threads are shared by its processes (one core each): Snakemake reserves both cores.
