@@ -57,7 +57,6 @@ SIZES = {
     "evaluation.max_new_tokens": 12, "evaluation.batch_size": 8,
     "benchmarks.models": ["iter2"],  # every benchmark rule on the last iterate (paper.yaml: every evaluated policy)
     "benchmarks.generation": {"max_new_tokens": 12, "batch_size": 8},
-    "benchmarks.judge.max_new_tokens": 64,
     "benchmarks.lm_eval.batch_size": 8, "benchmarks.lm_eval.limit": 2, "benchmarks.lm_eval.max_gen_toks": 12,
 }
 # Processes per training job (the rules' `gpu`, which the launcher turns into --num_processes) and threads per job.
@@ -428,34 +427,38 @@ def place_lm_eval(folder: Path, job: dict, task: str, rng: random.Random, shared
     record_prefetch(folder, job, job.get("files") or ["*"])
 
 
-# arena-hard-auto's layouts: "v0.1" (2024: question_id, turns; answers choices[].turns[]) and "current" (uid, prompt;
-# answers messages). paper.yaml fetches `main`, which serves the current layout; the loaders read only v0.1 until
-# issue 15 (helper `benchmarks`) lands, so the stand-in is written in the layout the loaders read today.
-ARENA_HARD_LAYOUT = "v0.1"
+def fastchat_answer(qid, model: str, turns: list[str], arena: bool = False) -> dict:
+    """FastChat's model_answer / reference_answer row (turns are strings), or arena-hard-auto's 2024 answer (turns
+    are {content, token_len})."""
+    return {"question_id": qid, "answer_id": f"ans-{qid}", "model_id": model, "tstamp": 0.0,
+            "choices": [{"index": 0, "turns": [{"content": t, "token_len": len(t.split())} for t in turns] if arena else turns}]}
 
 
-def place_url_benchmark(folder: Path, job: dict, rng: random.Random) -> None:
-    """FastChat's MT-Bench question.jsonl and arena-hard-auto's questions and GPT-4-0314 baseline answers, with the
-    {file: {url, sha256, bytes}} record scripts/prefetch_url.py writes."""
+def place_url_benchmark(folder: Path, job: dict, spec: dict, rng: random.Random) -> None:
+    """FastChat's MT-Bench questions and GPT-4 reference answers, arena-hard-auto's questions and GPT-4-0314 baseline
+    answers in the layout `spec` names (2024: question_id/turns, answers with choices; 2025: uid/prompt, answers with
+    messages), with the {file: {url, sha256, bytes}} record scripts/prefetch_url.py writes."""
+    cats = ["writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities"]
+    mt = [{"question_id": 81 + i, "category": c, "turns": [question(rng), "Now say it in fewer words."]} for i, c in enumerate(cats)]
+    arena = [(f"q{i:03d}", question(rng), answer(rng, True)) for i in range(6)]
+    layout = spec.get("layout", "2024")
     record = {}
     for name, url in sorted(job["urls"].items()):
+        if name == spec.get("questions") and "mt_bench" in url:
+            rows = mt
+        elif name == spec.get("references"):
+            rows = [fastchat_answer(q["question_id"], "gpt-4", [answer(rng, True), answer(rng, True)]) for q in mt if q["category"] in ("reasoning", "math", "coding")]
+        elif name == spec.get("questions"):
+            rows = ([{"question_id": u, "category": "arena-hard-v0.1", "cluster": "misc", "turns": [{"content": q}]} for u, q, _ in arena] if layout == "2024"
+                    else [{"uid": u, "category": "arena-hard-v0.1", "subcategory": "misc", "prompt": q} for u, q, _ in arena])
+        elif name == spec.get("baseline"):
+            rows = ([fastchat_answer(u, "gpt-4-0314", [a], arena=True) for u, _, a in arena] if layout == "2024"
+                    else [{"uid": u, "ans_id": f"ans-{u}", "model": "gpt-4-0314",
+                           "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": {"answer": a}}]} for u, q, a in arena])
+        else:
+            raise ValueError(f"no stand-in for {name} ({url})")
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        if "mt_bench" in url:
-            cats = ["writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities"]
-            rows = [{"question_id": 81 + i, "category": cats[i], "turns": [question(rng), "Now say it in fewer words."]} for i in range(len(cats))]
-        elif name == "question.jsonl":
-            rows = [{"question_id": f"q{i:03d}", "category": "arena-hard-v0.1", "cluster": "misc", "turns": [{"content": question(rng)}]}
-                    for i in range(6)]
-            if ARENA_HARD_LAYOUT == "current":
-                rows = [{"uid": r["question_id"], "category": r["category"], "cluster": r["cluster"], "prompt": r["turns"][0]["content"]} for r in rows]
-        else:
-            rows = [{"question_id": f"q{i:03d}", "answer_id": f"a{i}", "model_id": "gpt-4-0314", "tstamp": 0.0,
-                     "choices": [{"index": 0, "turns": [{"content": answer(rng, True), "token_len": 20}]}]} for i in range(6)]
-            if ARENA_HARD_LAYOUT == "current":
-                rows = [{"uid": r["question_id"], "ans_id": r["answer_id"], "model": "gpt-4-0314",
-                         "messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": {"answer": r["choices"][0]["turns"][0]["content"]}}]}
-                        for r in rows]
         data = "".join(json.dumps(r) + "\n" for r in rows).encode()
         path.write_bytes(data)
         record[name] = {"url": url, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "stand_in": "tests/paper_smoke.py"}
@@ -489,7 +492,7 @@ def place_stand_ins(work: Path, config: dict, jobs: list[dict], shared: Path | N
         folder.mkdir(parents=True, exist_ok=True)
         name = folder.name
         if job["script"] == "prefetch_url.py":
-            place_url_benchmark(folder, job, rng)
+            place_url_benchmark(folder, job, config["benchmarks"]["chat"][name], rng)
         elif job["repo_type"] == "model":
             models.append((folder, job))
             continue
