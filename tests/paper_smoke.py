@@ -45,18 +45,18 @@ SIZES = {
     "preference_model.global_batch_size": 4, "preference_model.max_length": 320, "preference_model.max_steps": 2,
     "preference_model.logging_steps": 1,
     "reward_bench.batch_size": 8,
-    "length_bias.prompts": 6, "length_bias.samples": 2, "length_bias.max_new_tokens": 12, "length_bias.batch_size": 8,
+    "length_bias.prompts": 6, "length_bias.samples": 2, "length_bias.max_new_tokens": 32, "length_bias.batch_size": 8,
     "dpo.global_batch_size": 4, "dpo.max_length": 192, "dpo.max_steps": 2, "dpo.logging_steps": 1, "dpo.checkpoint_steps": 1,
     "offline_dpo.global_batch_size": 4, "offline_dpo.max_length": 192, "offline_dpo.max_steps": 2,
     "offline_dpo.logging_steps": 1, "offline_dpo.checkpoint_steps": 1,
     "online.prompts_per_iteration": 8,
-    "online.generation.shards": 2, "online.generation.max_new_tokens": 12,
+    "online.generation.shards": 2, "online.generation.max_new_tokens": 32,
     "online.generation.sampling": [{"temperature": 1.0, "n": 2}, {"temperature": 0.7, "n": 2}],
     "online.scoring.shards": 2, "online.scoring.batch_size": 8, "online.scoring.max_length": 192,
-    "selection.validation_prompts": 6, "selection.max_new_tokens": 12, "selection.batch_size": 8,
-    "evaluation.max_new_tokens": 12, "evaluation.batch_size": 8,
+    "selection.validation_prompts": 6, "selection.max_new_tokens": 32, "selection.batch_size": 8,
+    "evaluation.max_new_tokens": 32, "evaluation.batch_size": 8,
     "benchmarks.models": ["iter2"],  # every benchmark rule on the last iterate (paper.yaml: every evaluated policy)
-    "benchmarks.generation": {"max_new_tokens": 12, "batch_size": 8},
+    "benchmarks.generation": {"max_new_tokens": 32, "batch_size": 8},
     "benchmarks.lm_eval.batch_size": 8, "benchmarks.lm_eval.limit": 2, "benchmarks.lm_eval.max_gen_toks": 12,
 }
 # Processes per training job (the rules' `gpu`, which the launcher turns into --num_processes) and threads per job.
@@ -211,6 +211,7 @@ LLAMA3_SPECIAL = (
     + [f"<|reserved_special_token_{i}|>" for i in range(5, 251)]
 )
 LLAMA3_FIRST_SPECIAL = 128000
+FIRST_UNUSED: list[int] = []  # the trained BPE's size: ids from here to 127999 are fillers
 # Llama-3's pre-tokenizer split (tokenizer.json of Meta-Llama-3-8B).
 LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -233,6 +234,7 @@ def build_llama3_tokenizer(corpus: list[str], merges_vocab: int = 1200):
                                                           show_progress=False))
     spec = json.loads(small.to_str())
     vocab = spec["model"]["vocab"]
+    FIRST_UNUSED[:] = [len(vocab)]
     for i in range(len(vocab), LLAMA3_FIRST_SPECIAL):
         vocab[f"<unused_{i}>"] = i  # never produced: no merge leads there
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in spec["model"]["merges"]]
@@ -248,6 +250,33 @@ def build_llama3_tokenizer(corpus: list[str], merges_vocab: int = 1200):
                                    model_max_length=ARCHITECTURE["max_position_embeddings"])
 
 
+# A random Llama never ends a reply (2 stop ids among 128,256 tokens), and a reply cut at max_new_tokens is never
+# chosen (online/pairing.py): the stand-in must stop the way a chat model does. One residual dimension is constant;
+# only the stop tokens read it, so their logits sit near the top of the others' spread (std ~3): at temperature 1 a
+# reply ends within 32 tokens about 4 times in 5 (13 and 14 of 16 samples at temperature 1.0 and 0.7), greedy decoding
+# runs to max_new_tokens.
+STOP_LOGITS = {128009: 7.5, 128001: 6.5}  # <|eot_id|>, <|end_of_text|>
+
+
+def stops_sometimes(model, first_unused: int = LLAMA3_FIRST_SPECIAL) -> None:
+    """Also: the filler ids (first_unused .. 127999, which no text tokenizes to) and the special tokens other than
+    the stops are never sampled."""
+    import torch
+
+    with torch.no_grad():
+        emb, head = model.model.embed_tokens.weight, model.lm_head.weight
+        emb.normal_(0.0, 1.0)
+        emb[:, 0] = 1.0
+        head.normal_(0.0, 0.53)
+        head[:, 0] = 0.0
+        for token, logit in STOP_LOGITS.items():
+            head[token] = 0.0
+            head[token, 0] = logit
+        never = [i for i in range(first_unused, len(head)) if i not in STOP_LOGITS]
+        head[never] = 0.0
+        head[never, 0] = -30.0
+
+
 def write_base_model(folder: Path, corpus: list[str], seed: int = 0) -> None:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -257,6 +286,7 @@ def write_base_model(folder: Path, corpus: list[str], seed: int = 0) -> None:
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tok), bos_token_id=128000, eos_token_id=128001, **ARCHITECTURE)
     model = LlamaForCausalLM(config)
+    stops_sometimes(model, tok.convert_tokens_to_ids(f"<unused_{FIRST_UNUSED[0]}>") if FIRST_UNUSED else LLAMA3_FIRST_SPECIAL)
     model.generation_config = GenerationConfig(bos_token_id=128000, eos_token_id=128001)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
