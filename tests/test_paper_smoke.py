@@ -112,7 +112,7 @@ def test_prefetched_folders_are_read_where_prefetch_leaves_them(run):
     again = snakemake("prefetch", "-n", *run["cfg"], cwd=work, env=run["env"])
     assert "Nothing to be done" in again.stdout + again.stderr
     jobs = ps.prefetch_jobs(snakemake("prefetch", "-n", "-p", "--forceall", *run["cfg"], cwd=work, env=run["env"]).stdout)
-    base = next(j for j in jobs if j["repo_type"] == "model")
+    base = next(j for j in jobs if j.get("repo_type") == "model")
     record = json.loads((work / base["output"] / "PREFETCH.json").read_text())
     assert record["repo"] == PAPER["models"]["base"]["repo"] == base["repo"]
     sources = {(s["kind"], s["name"]): s for s in manifest(run)["run"]["hub"]}
