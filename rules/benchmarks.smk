@@ -97,6 +97,8 @@ if CHAT_BENCH:
             max_new_tokens=BENCH_GEN.get("max_new_tokens", 0),
             batch_size=BENCH_GEN.get("batch_size", 64),
             backend=GEN["backend"],
+            python=generation_python(),
+            engine=generation_engine(),
             tp=GEN.get("tensor_parallel_size", 1),
             stop=as_json(GEN.get("stop_token_ids", [])),
             dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
@@ -113,10 +115,10 @@ if CHAT_BENCH:
         conda:
             "../envs/generation.yaml"
         shell:
-            "python scripts/benchmark_answers.py --benchmarks {params.benchmarks:q} --model {input.model}"
+            "{params.python} scripts/benchmark_answers.py --benchmarks {params.benchmarks:q} --model {input.model}"
             " --model-name {wildcards.model} --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size}"
             " --backend {params.backend} --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q}"
-            " --dtype {params.dtype} --seed {params.seed} --threads {threads} > {log} 2>&1"
+            " --dtype {params.dtype} --seed {params.seed} --threads {threads} {params.engine} > {log} 2>&1"
 
 
     rule judge_benchmark:
@@ -150,6 +152,8 @@ if CHAT_BENCH:
             seed=config["seed"],
         log:
             "results/logs/eval/{model}/judge_{chat}.log",
+        benchmark:
+            "results/benchmarks/eval/{model}/judge_{chat}.tsv"
         threads: compute("judge_benchmark", "threads")
         resources:
             mem_mb=compute("judge_benchmark", "mem_mb"),

@@ -1,5 +1,6 @@
 # Input functions, path helpers and config checks shared by every stage. No rules here.
 import json
+import shlex
 import sys
 import zlib
 from pathlib import Path
@@ -23,6 +24,9 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 ITERATIONS = list(range(1, config["iterations"] + 1))
+# The critical path (SFT -> reward model -> T x (generate, score, pairs, DPO)) runs before side studies and
+# benchmarks whenever both are ready: with few cores, a benchmark job picked first delays every later iteration.
+LOOP_PRIORITY = 10
 DATASETS = config["datasets"]
 GEN_SHARDS = shard_names(config["online"]["generation"]["shards"])
 SCORE_SHARDS = shard_names(config["online"]["scoring"]["shards"])
@@ -75,6 +79,25 @@ def launcher(section):
 def training_gpus(rule_name):
     """GPU resources of a training job: `gpu`, or per-node GRES and one task per node for a multi-node job."""
     return gpu_resources(compute(rule_name, "gpu"), compute(rule_name, "nodes"))
+
+
+def generation_python():
+    """Interpreter of the generation rules: online.generation.python (schema default `python`); a relative path is
+    the workflow folder's, e.g. .venv-vllm/bin/python that `make vllm` builds (docs/vllm.md)."""
+    python = config["online"]["generation"].get("python", "python")
+    if "/" in python and not Path(python).is_absolute():
+        python = str(Path(workflow.basedir) / python)
+    return python
+
+
+def generation_engine():
+    """The generation rules' context and vLLM engine options (online.generation); absent keys are left out, so the
+    backend's own default applies."""
+    gen = config["online"]["generation"]
+    flags = {"max_model_len": "--max-model-len", "gpu_memory_utilization": "--gpu-memory-utilization",
+             "cpu_kvcache_space": "--cpu-kvcache-space", "cpu_threads_bind": "--cpu-threads-bind"}
+    options = [f"{flag} {shlex.quote(str(gen[key]))}" for key, flag in flags.items() if key in gen]
+    return " ".join(options + (["--enforce-eager"] if gen.get("enforce_eager") else []))
 
 
 # ---- paths -------------------------------------------------------------------------------------------------
@@ -162,6 +185,25 @@ def run_outputs():
     outputs = ["results/final/policy"] if SELECTION else []
     outputs += ["results/rm/judges.json"]
     return outputs + [f"results/data/stats/{mixture}.json" for mixture in config["mixtures"]]
+
+
+# The online judge's accuracy on the policy's own samples needs ground truth: the made-up world's oracle. Loop samples of
+# iteration t come from the policy DPO starts from (pi_{t-1}); the selection's samples, when the same kind of judge
+# scored them, add every candidate (so the last iterate too).
+LOOP_JUDGE = config["online"]["scoring"].get("judge", "reward_model")
+ONPOLICY = DATASETS[config["online"]["prompt_pool"]]["source"] == "synthetic" and LOOP_JUDGE != "oracle"
+
+
+def onpolicy_samples():
+    """{label: judged samples}: the loop's (policy that sampled them) and, with a same-kind selection judge, the
+    selection candidates' validation samples."""
+    out = {}
+    for t in ITERATIONS:
+        sampler = "sft" if t == 1 or config["online"]["init"] == "sft" else f"iter{t - 1}"
+        out[f"{sampler}@iter{t}"] = f"results/iter{t}/rewards.parquet"
+    if SELECTION and SELECTION["judge"] == LOOP_JUDGE:
+        out.update({f"{m}@selection": f"results/selection/{m}/scored.parquet" for m in selection_candidates()})
+    return out
 
 
 def evaluated_models():

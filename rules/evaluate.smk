@@ -16,6 +16,8 @@ rule generate_eval:
         max_new_tokens=EVAL["max_new_tokens"],
         batch_size=EVAL.get("batch_size", 64),
         backend=GEN["backend"],
+        python=generation_python(),
+        engine=generation_engine(),
         tp=GEN.get("tensor_parallel_size", 1),
         stop=as_json(GEN.get("stop_token_ids", [])),
         dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
@@ -33,10 +35,10 @@ rule generate_eval:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
+        "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
         " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
         " --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q} --dtype {params.dtype} --seed {params.seed}"
-        " --threads {threads} --output {output.generations} > {log} 2>&1"
+        " --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
 
 rule judge_eval:
@@ -52,6 +54,8 @@ rule judge_eval:
         max_length=ONLINE["scoring"].get("max_length", config["reward_model"]["max_length"]),
     log:
         "results/logs/eval/{model}/judge.log",
+    benchmark:
+        "results/benchmarks/eval/{model}/judge.tsv"
     threads: compute("score", "threads")
     resources:
         mem_mb=compute("score", "mem_mb"),
@@ -80,6 +84,8 @@ rule evaluate_policy:
         judge=EVAL_JUDGE,
     log:
         "results/logs/eval/{model}/evaluate.log",
+    benchmark:
+        "results/benchmarks/eval/{model}/evaluate.tsv"
     threads: 1
     resources:
         mem_mb=compute("evaluate_policy", "mem_mb"),
@@ -90,3 +96,30 @@ rule evaluate_policy:
     shell:
         "python scripts/evaluate_policy.py --model-name {wildcards.model} --scored {input.scored}"
         " --baseline {input.baseline} --judge {params.judge} --output {output.metrics} > {log} 2>&1"
+
+
+rule check_ordering:
+    """The paper's claim as a test on the held-out samples: every adjacent step of SFT < offline DPO < iter1 < ...
+    (evaluated_models, in that order), as a paired difference over the same prompts with its standard error."""
+    input:
+        scored=expand("results/eval/{model}/scored.parquet", model=evaluated_models()),
+    output:
+        ordering=report("results/eval/ordering.json", caption="../report/summary.rst", category="Held-out evaluation"),
+    params:
+        scored=lambda wc, input: " ".join(f"{m}={p}" for m, p in zip(evaluated_models(), input.scored)),
+        chain=" ".join(evaluated_models()),
+        judge=EVAL_JUDGE,
+    log:
+        "results/logs/eval/check_ordering.log",
+    benchmark:
+        "results/benchmarks/eval/check_ordering.tsv"
+    threads: 1
+    resources:
+        mem_mb=compute("evaluate_policy", "mem_mb"),
+        runtime=compute("evaluate_policy", "runtime"),
+        gpu=0,
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "python scripts/check_ordering.py --scored {params.scored} --chain {params.chain} --judge {params.judge}"
+        " --output {output.ordering} > {log} 2>&1"

@@ -49,6 +49,7 @@ rule select_prompts:
         seed=config["seed"],
     log:
         "results/logs/iter{iteration}/select_prompts.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("select_prompts", "mem_mb"),
@@ -75,6 +76,8 @@ rule generate:
         max_new_tokens=GEN["max_new_tokens"],
         batch_size=GEN.get("batch_size", 64),
         backend=GEN["backend"],
+        python=generation_python(),
+        engine=generation_engine(),
         tp=GEN.get("tensor_parallel_size", 1),
         stop=as_json(GEN.get("stop_token_ids", [])),
         dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
@@ -83,6 +86,7 @@ rule generate:
         "results/logs/iter{iteration}/generate/{shard}.log",
     benchmark:
         "results/benchmarks/iter{iteration}/generate/{shard}.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("generate", "threads")
     resources:
         mem_mb=compute("generate", "mem_mb"),
@@ -91,11 +95,11 @@ rule generate:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --shard {wildcards.shard}"
+        "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --shard {wildcards.shard}"
         " --shards {params.shards} --sampling {params.sampling:q} --max-new-tokens {params.max_new_tokens}"
         " --batch-size {params.batch_size} --backend {params.backend} --tensor-parallel-size {params.tp}"
         " --stop-token-ids {params.stop:q} --dtype {params.dtype} --seed {params.seed} --threads {threads}"
-        " --output {output.generations} > {log} 2>&1"
+        " --output {output.generations} {params.engine} > {log} 2>&1"
 
 
 rule gather_generations:
@@ -108,6 +112,7 @@ rule gather_generations:
         k=K,
     log:
         "results/logs/iter{iteration}/gather_generations.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("gather", "mem_mb"),
@@ -139,6 +144,7 @@ rule score:
         "results/logs/iter{iteration}/score/{shard}.log",
     benchmark:
         "results/benchmarks/iter{iteration}/score/{shard}.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("score", "threads")
     resources:
         mem_mb=compute("score", "mem_mb"),
@@ -163,6 +169,7 @@ rule gather_rewards:
         k=K,
     log:
         "results/logs/iter{iteration}/gather_rewards.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("gather", "mem_mb"),
@@ -188,6 +195,7 @@ rule build_pairs:
         seed=config["seed"],
     log:
         "results/logs/iter{iteration}/build_pairs.log",
+    priority: LOOP_PRIORITY
     threads: 1
     resources:
         mem_mb=compute("build_pairs", "mem_mb"),
@@ -218,6 +226,7 @@ rule train_dpo:
         "results/logs/iter{iteration}/train_dpo.log",
     benchmark:
         "results/benchmarks/iter{iteration}/train_dpo.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("train_dpo", "threads")
     resources:
         mem_mb=compute("train_dpo", "mem_mb"),

@@ -83,6 +83,8 @@ if PM:
             max_length=PM["max_length"],
         log:
             f"results/logs/evaluate_preference_model/{PM['name']}.log",
+        benchmark:
+            f"results/benchmarks/evaluate_preference_model/{PM['name']}.tsv"
         threads: compute("evaluate_reward_model", "threads")
         resources:
             mem_mb=compute("evaluate_reward_model", "mem_mb"),
@@ -195,6 +197,8 @@ if LB:
             max_new_tokens=LB.get("max_new_tokens", config["evaluation"]["max_new_tokens"]),
             batch_size=LB.get("batch_size", config["evaluation"].get("batch_size", 64)),
             backend=GEN["backend"],
+            python=generation_python(),
+            engine=generation_engine(),
             tp=GEN.get("tensor_parallel_size", 1),
             stop=as_json(GEN.get("stop_token_ids", [])),
             dtype="bfloat16" if config["sft"].get("precision") == "bf16" else "float32",
@@ -211,10 +215,10 @@ if LB:
         conda:
             "../envs/generation.yaml"
         shell:
-            "python scripts/generate.py --model {input.model} --prompts {input.prompts} --first {params.first}"
+            "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --first {params.first}"
             " --sampling {params.sampling:q} --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size}"
             " --backend {params.backend} --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q}"
-            " --dtype {params.dtype} --seed {params.seed} --threads {threads} --output {output.generations} > {log} 2>&1"
+            " --dtype {params.dtype} --seed {params.seed} --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
     rule length_bias_score:
         input:
@@ -232,6 +236,8 @@ if LB:
             judge_max_length=lambda wc: judge_max_length(LB_JUDGES[wc.judge]),
         log:
             "results/logs/length_bias/{judge}/score.log",
+        benchmark:
+            "results/benchmarks/length_bias/{judge}/score.tsv"
         threads: compute("score", "threads")
         resources:
             mem_mb=compute("score", "mem_mb"),
@@ -275,6 +281,31 @@ if LB:
         shell:
             "python scripts/length_bias.py --scored {input.scored} --judge {wildcards.judge}"
             " --output {output.metrics} --heatmap {output.heatmap} > {log} 2>&1"
+
+
+if ONPOLICY:
+
+    rule onpolicy_accuracy:
+        """Pair accuracy of the online judge on the policy's own samples, labelled by the oracle (beside held-out)."""
+        input:
+            samples=list(onpolicy_samples().values()),
+        output:
+            metrics=report("results/rm/onpolicy.json", caption="../report/judges.rst", category="Reward models"),
+        params:
+            samples=" ".join(f"{k}={v}" for k, v in onpolicy_samples().items()),
+        log:
+            "results/logs/onpolicy_accuracy.log",
+        benchmark:
+            "results/benchmarks/onpolicy_accuracy.tsv"
+        threads: 1
+        resources:
+            mem_mb=compute("compare_judges", "mem_mb"),
+            runtime=compute("compare_judges", "runtime"),
+            gpu=0,
+        conda:
+            "../envs/data.yaml"
+        shell:
+            "python scripts/onpolicy_accuracy.py --samples {params.samples} --output {output.metrics} > {log} 2>&1"
 
 
 rule compare_judges:

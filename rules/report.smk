@@ -20,6 +20,8 @@ rule report:
         judges="results/rm/judges.json",
         length_bias_plots=[f"results/rm/length_bias/{n}.png" for n in LB_JUDGES] if LB else [],
         selection="results/selection/best.json" if SELECTION else [],
+        ordering="results/eval/ordering.json",
+        onpolicy="results/rm/onpolicy.json" if ONPOLICY else [],
     output:
         json=report("results/report/summary.json", caption="../report/summary.rst", category="Report"),
         markdown=report("results/report/summary.md", caption="../report/summary.rst", category="Report"),
@@ -47,6 +49,7 @@ rule report:
         benchmark_plot=lambda wc, output: f"--benchmark-plot {output.benchmark_plot}" if output.benchmark_plot else "",
         length_bias=lambda wc, input: f"--length-bias-plots {' '.join(input.length_bias_plots)}" if input.length_bias_plots else "",
         selection=lambda wc, input: f"--selection {input.selection}" if input.selection else "",
+        onpolicy=lambda wc, input: f"--onpolicy {input.onpolicy}" if input.onpolicy else "",
     log:
         "results/logs/report.log",
     conda:
@@ -56,5 +59,5 @@ rule report:
         " --pair-stats {input.pair_stats} --mixture-stats {input.mixture_stats} {params.benchmarks} {params.table5}"
         " --compare {params.compare:q} --facts {params.facts:q} --json {output.json} --markdown {output.markdown}"
         " --plot {output.plot} --tables-rst {output.tables_rst} --tables-html {output.tables_html} {params.benchmark_plot}"
-        " --judges {input.judges} {params.length_bias} {params.selection}"
+        " --judges {input.judges} {params.length_bias} {params.selection} --ordering {input.ordering} {params.onpolicy}"
         " > {log} 2>&1"

@@ -19,6 +19,7 @@ rule train_reward_model:
         "results/logs/train_reward_model/{rm}.log",
     benchmark:
         "results/benchmarks/train_reward_model/{rm}.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("train_reward_model", "threads")
     resources:
         mem_mb=compute("train_reward_model", "mem_mb"),
@@ -50,6 +51,8 @@ rule evaluate_reward_model:
         max_length=config["reward_model"]["max_length"],
     log:
         "results/logs/evaluate_reward_model/{rm}.log",
+    benchmark:
+        "results/benchmarks/evaluate_reward_model/{rm}.tsv"
     threads: compute("evaluate_reward_model", "threads")
     resources:
         mem_mb=compute("evaluate_reward_model", "mem_mb"),

@@ -37,6 +37,8 @@ rule generate_validation:
         max_new_tokens=SELECTION["max_new_tokens"],
         batch_size=SELECTION.get("batch_size", 64),
         backend=GEN["backend"],
+        python=generation_python(),
+        engine=generation_engine(),
         tp=GEN.get("tensor_parallel_size", 1),
         stop=as_json(GEN.get("stop_token_ids", [])),
         dtype="bfloat16" if config["dpo"].get("precision") == "bf16" else "float32",
@@ -54,10 +56,10 @@ rule generate_validation:
     conda:
         "../envs/generation.yaml"
     shell:
-        "python scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
+        "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts} --sampling {params.sampling:q}"
         " --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} --backend {params.backend}"
         " --tensor-parallel-size {params.tp} --stop-token-ids {params.stop:q} --dtype {params.dtype}"
-        " --seed {params.seed} --threads {threads} --output {output.generations} > {log} 2>&1"
+        " --seed {params.seed} --threads {threads} --output {output.generations} {params.engine} > {log} 2>&1"
 
 
 rule judge_validation:
@@ -74,6 +76,8 @@ rule judge_validation:
         dtype="bfloat16" if config["reward_model"].get("precision") == "bf16" else "float32",
     log:
         "results/logs/selection/{model}/judge.log",
+    benchmark:
+        "results/benchmarks/selection/{model}/judge.tsv"
     threads: compute("score", "threads")
     resources:
         mem_mb=compute("score", "mem_mb"),

@@ -16,6 +16,7 @@ rule train_sft:
         "results/logs/train_sft.log",
     benchmark:
         "results/benchmarks/train_sft.tsv"
+    priority: LOOP_PRIORITY
     threads: compute("train_sft", "threads")
     resources:
         mem_mb=compute("train_sft", "mem_mb"),

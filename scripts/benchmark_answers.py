@@ -7,7 +7,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
-from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser
+from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser, vllm_settings
 from online_rlhf.core.records import write_jsonl
 from online_rlhf.evaluate.chat_benchmarks import answer_rows, answer_turns, check_arena_layout, read_questions
 from online_rlhf.online.generation import SamplingGroup, generate_transformers, generate_vllm
@@ -29,9 +29,12 @@ if __name__ == "__main__":
 
         def generate(chats, turn, benchmark=benchmark):
             if a.backend == "vllm":
-                out = generate_vllm(a.model, chats, GREEDY, a.max_new_tokens, a.seed, a.dtype, a.tensor_parallel_size, a.stop_token_ids)
+                out = generate_vllm(a.model, chats, GREEDY, a.max_new_tokens, a.seed, vllm_settings(a), a.stop_token_ids)
             else:
-                out = generate_transformers(a.model, chats, GREEDY, a.max_new_tokens, a.batch_size, a.seed, a.dtype, desc=f"{benchmark} turn {turn + 1}")
+                out = generate_transformers(
+                    a.model, chats, GREEDY, a.max_new_tokens, a.batch_size, a.seed, a.dtype, desc=f"{benchmark} turn {turn + 1}",
+                    stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
+                )
             return [(r["response"], r["num_tokens"]) for r in out]
 
         layout = job.get("layout")  # Arena-Hard only

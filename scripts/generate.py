@@ -1,11 +1,19 @@
 """Sample responses for one shard of a prompt table with a policy (transformers or vLLM backend)."""
 
+from collections import Counter
+
 import _bootstrap  # noqa: F401
 
-from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser
+from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser, vllm_settings
 from online_rlhf.core.sharding import shard_bounds
 from online_rlhf.core.tables import CHAT, read_parquet, write_parquet
-from online_rlhf.online.generation import generate_transformers, generate_vllm, sampling_groups
+from online_rlhf.online.generation import (
+    PROMPT_TOO_LONG,
+    generate_transformers,
+    generate_vllm,
+    sampling_groups,
+    shard_stream,
+)
 from online_rlhf.train.models import seed_everything
 
 log = logger("generate")
@@ -32,17 +40,24 @@ if __name__ == "__main__":
     part = table.slice(lo, hi - lo).to_dicts()
     groups = sampling_groups(a.sampling)
     prompts = [r["prompt"] for r in part]
-    # Each shard gets its own seed stream so shards are independent jobs yet reproducible.
-    seed = a.seed * 1000 + a.shard
     if not prompts:
         out = []
     elif a.backend == "vllm":
-        out = generate_vllm(a.model, prompts, groups, a.max_new_tokens, seed, a.dtype, a.tensor_parallel_size, a.stop_token_ids)
+        # Every sample seeded by its row in the whole table: shards are independent jobs yet disjoint and reproducible.
+        out = generate_vllm(a.model, prompts, groups, a.max_new_tokens, a.seed, vllm_settings(a), a.stop_token_ids, first_row=lo, rows=table.height)
     else:
-        out = generate_transformers(a.model, prompts, groups, a.max_new_tokens, a.batch_size, seed, a.dtype, stop_token_ids=a.stop_token_ids)
+        # Each shard gets its own seed stream so shards are independent jobs yet reproducible.
+        out = generate_transformers(
+            a.model, prompts, groups, a.max_new_tokens, a.batch_size, shard_stream(a.seed, a.shard), a.dtype,
+            stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
+        )
     rows = [
         {"prompt_id": part[r["prompt_index"]]["prompt_id"], "prompt": part[r["prompt_index"]]["prompt"], "shard": a.shard, **{k: v for k, v in r.items() if k != "prompt_index"}}
         for r in out
     ]
     write_parquet(rows, a.output, SCHEMA)
-    log.info("shard %d/%d: prompts [%d, %d) -> %d responses", a.shard, a.shards, lo, hi, len(rows))
+    reasons = Counter(r["finish_reason"] for r in rows)
+    log.info("shard %d/%d: prompts [%d, %d) -> %d responses, finish reasons %s", a.shard, a.shards, lo, hi, len(rows), dict(sorted(reasons.items())))
+    if reasons[PROMPT_TOO_LONG]:
+        too_long = len({r["prompt_id"] for r in rows if r["finish_reason"] == PROMPT_TOO_LONG})
+        log.warning("%d prompt(s) leave no room for a response within the context: recorded with finish_reason %r and an empty response", too_long, PROMPT_TOO_LONG)

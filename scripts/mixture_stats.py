@@ -20,12 +20,23 @@ if __name__ == "__main__":
     p.add_argument("--json", required=True)
     p.add_argument("--markdown", required=True)
     a = p.parse_args()
-    from transformers import AutoTokenizer
+    fast = Path(a.tokenizer) / "tokenizer.json"
+    if fast.is_file():
+        # The `tokenizers` library alone reads a fast tokenizer: the same ids as transformers' fast tokenizer
+        # without importing torch and transformers (seconds of start-up in a job that only counts tokens).
+        from tokenizers import Tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(a.tokenizer)
+        tokenizer = Tokenizer.from_file(str(fast))
 
-    def encode(texts):
-        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+        def encode(texts):
+            return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    else:  # a slow (e.g. SentencePiece-only) tokenizer needs transformers
+        from transformers import AutoTokenizer
+
+        slow = AutoTokenizer.from_pretrained(a.tokenizer)
+
+        def encode(texts):
+            return slow(texts, add_special_tokens=False)["input_ids"]
 
     pairs = read_parquet(a.mixture, ("source", "prompt_id", "prompt", "chosen", "rejected"))
     stats = mixture_statistics(a.name, pairs, a.datasets, encode, a.tokenizer)

@@ -14,6 +14,7 @@ from online_rlhf.report.summary import (
     MIXTURE_COLUMNS,
     ablation_table,
     benchmark_tables,
+    claim_markdown,
     column_label,
     heldout_rows,
     html_table,
@@ -21,10 +22,12 @@ from online_rlhf.report.summary import (
     markdown_table,
     mixture_table,
     not_produced,
+    onpolicy_table,
     ordering_check,
     plot_benchmarks_vs_iteration,
     plot_reward_vs_iteration,
     policy_table,
+    pooled_onpolicy,
     rm_table,
     rst_table,
     selection_table,
@@ -64,7 +67,11 @@ if __name__ == "__main__":
     p.add_argument("--judges", default=None, help="results/rm/judges.json: Table 1 for every judge and Figure 3's coefficients")
     p.add_argument("--length-bias-plots", nargs="*", default=[], help="Figure 3 heatmaps, one per judge")
     p.add_argument("--selection", default=None, help="results/selection/best.json: the best iterate on validation")
+    p.add_argument("--ordering", default=None, help="results/eval/ordering.json: the claim SFT < offline DPO < iter1 < ... tested")
+    p.add_argument("--onpolicy", default=None, help="results/rm/onpolicy.json: the online judge's accuracy on the policy's own samples")
     a = p.parse_args()
+    onpolicy = read_json(a.onpolicy) if a.onpolicy else None
+    claim = read_json(a.ordering) if a.ordering else None
     evals = {}
     for path in a.evals:
         e = read_json(path)
@@ -96,7 +103,9 @@ if __name__ == "__main__":
         judge_sections, judge_rows = judges_table(read_json(a.judges))
         tables["judges"] = {"sections": judge_sections, "rows": judge_rows, "artifact": a.judges, "heatmaps": a.length_bias_plots}
     if a.selection:
-        tables["selection"] = {"best": read_json(a.selection)["best"], "rows": selection_table(read_json(a.selection), a.selection), "artifact": a.selection}
+        tables["selection"] = {"best": read_json(a.selection)["best"], "rows": selection_table(read_json(a.selection), a.selection, onpolicy, a.onpolicy), "artifact": a.selection}
+    if onpolicy:
+        tables["onpolicy"] = onpolicy_table(onpolicy, a.onpolicy)
     missing = not_produced(facts, tables)
 
     summary = {
@@ -105,7 +114,10 @@ if __name__ == "__main__":
         "length_penalty": facts["length_penalty"],
         "policies": rows,
         "ordering": {m: ordering_check(evals, m) for m in modes},
+        "claim": {**claim, "artifact": a.ordering} if claim else None,
         "reward_model": {**read_json(a.rm_eval), "artifact": a.rm_eval} if a.rm_eval else None,
+        "onpolicy": {"loop": pooled_onpolicy(onpolicy, "iter"), "selection": pooled_onpolicy(onpolicy, "selection"),
+                     "rows": onpolicy["rows"], "artifact": a.onpolicy} if onpolicy else None,
         "iterations": pair_stats,
         "mixtures": [{**read_json(f), "artifact": f} for f in a.mixture_stats],
         "benchmarks": bench_results,
@@ -134,7 +146,13 @@ if __name__ == "__main__":
                          [("judge", "judge"), ("length_r", "mean r")]))
     if tables.get("selection"):
         sections.append((f"Best iterate on validation: {tables['selection']['best']} -> results/final/policy", tables["selection"]["rows"],
-                         [("model", "candidate"), ("mean_reward", "mean reward"), ("stderr", "stderr"), ("samples", "samples")]))
+                         [("model", "candidate"), ("mean_reward", "mean reward"), ("stderr", "stderr"), ("samples", "samples")]
+                         + ([("oracle_reward", "oracle reward"), ("oracle_stderr", "oracle stderr"), ("oracle_best", "oracle's pick")] if onpolicy else [])))
+    if tables.get("onpolicy"):
+        sections.append(("Online judge on the policy's own samples (oracle-labelled pairs, ties half)", tables["onpolicy"],
+                         [("policy", "sampling policy"), ("samples_from", "samples"), ("judge", "judge"), ("pairs", "#pairs"),
+                          ("accuracy", "pair accuracy"), ("stderr", "stderr"), ("best_worst_right", "best-worst pairs right"),
+                          ("oracle_reward", "mean oracle reward")]))
     if "benchmarks" in tables:
         b = tables["benchmarks"]
         length = [("mean_answer_chars", "mean answer length (chars)")]
@@ -173,9 +191,16 @@ if __name__ == "__main__":
             f"last iterate {o['last_iterate']:.3f} (best: {o['best_iterate']}). Paper's ordering SFT < offline < iterative: "
             f"{'holds' if verdict else 'does not hold' if verdict is False else 'n/a'}; rises every iteration: {o['rises_every_iteration']}.\n"
         )
+    if claim:
+        md.append(claim_markdown(claim))
     if summary["reward_model"]:
         rm = summary["reward_model"]
-        md.append(f"\n## Reward model\n\nHeld-out pair accuracy {rm['accuracy']:.3f} on {rm['pairs']} pairs (`{a.rm_eval}`).\n")
+        md.append(f"\n## Reward model\n\nHeld-out pair accuracy {rm['accuracy']:.3f} on {rm['pairs']} pairs (`{a.rm_eval}`).")
+        loop = (summary["onpolicy"] or {}).get("loop")
+        if loop:
+            md.append(f" On the policy's own samples (the loop's, oracle-labelled): {loop['accuracy']:.3f} ± {loop['stderr']:.3f} "
+                      f"on {loop['pairs']} pairs (`{a.onpolicy}`).")
+        md.append("\n")
     if pair_stats:
         md.append("\n## Iterations\n\n")
         md.append(markdown_table(

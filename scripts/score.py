@@ -28,7 +28,8 @@ if __name__ == "__main__":
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output", required=True)
     a = p.parse_args()
-    seed_everything(0, a.threads)
+    if a.judge != "oracle":  # the oracle is plain Python: no torch to seed or thread (its start-up is most of the job)
+        seed_everything(0, a.threads)
     if a.judge != "oracle" and not a.rm:
         raise SystemExit(f"--rm is required when --judge is {a.judge}")
     gens = read_parquet(a.generations, ("prompt_id", "prompt", "sample_index", "response"))

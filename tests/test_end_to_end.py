@@ -43,6 +43,16 @@ def test_report_shows_every_policy(run):
     assert "| iter2 | greedy |" in (run / "results/report/summary.md").read_text()
 
 
+def test_results_doc_renders_the_finished_run(run):
+    """docs/results.md's generator reads a real run: its summary, manifest and Snakemake's job records."""
+    from online_rlhf.provenance import results_doc as rd
+
+    section = rd.run_section("default", rd.load_run("default", run))
+    assert "**Not run**" not in section
+    assert "- wall time: **" in section and "- date: " in section and "logical CPUs" in section
+    assert "| iter2 | greedy |" in section and "held-out pair accuracy **" in section
+
+
 def test_generation_shards_lose_no_prompt(run):
     for t in (1, 2):
         prompts = read(run, f"results/iter{t}/prompts.parquet")

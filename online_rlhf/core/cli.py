@@ -41,3 +41,23 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--max-model-len", type=int, default=None, help="context tokens (prompt + response); default: the model's positions")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm on GPUs: fraction of GPU memory the engine takes (default: vLLM's)")
+    p.add_argument("--cpu-kvcache-space", type=int, default=None, help="vllm on CPU: KV cache GiB (VLLM_CPU_KVCACHE_SPACE)")
+    p.add_argument("--cpu-threads-bind", default=None, help="vllm on CPU: cores to bind, e.g. 0-1 (VLLM_CPU_OMP_THREADS_BIND)")
+    p.add_argument("--enforce-eager", action="store_true", help="vllm: no torch.compile / CUDA graphs (faster start, slower steps)")
+
+
+def vllm_settings(a: argparse.Namespace):
+    """The vLLM engine settings of a generation script's options (add_generation_args)."""
+    from online_rlhf.online.generation import VllmSettings
+
+    return VllmSettings(
+        dtype=a.dtype,
+        tensor_parallel_size=a.tensor_parallel_size,
+        gpu_memory_utilization=a.gpu_memory_utilization,
+        max_model_len=a.max_model_len,
+        cpu_kvcache_space=a.cpu_kvcache_space,
+        cpu_threads_bind=a.cpu_threads_bind,
+        enforce_eager=a.enforce_eager,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -60,4 +61,56 @@ def summarise(rows: list[dict], baseline_rows: list[dict] | None, exact: bool = 
                     base[r["prompt_id"]].append(r["reward"])
             m["vs_sft"] = win_rate(means, {k: statistics.fmean(v) for k, v in base.items()})
         out[mode] = m
+    return out
+
+
+def prompt_means(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """{decoding mode: {prompt_id: mean reward of that prompt's samples}} (the unit the paired tests compare)."""
+    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        mode = "greedy" if r["temperature"] == 0 else f"t{r['temperature']:g}"
+        per[mode][r["prompt_id"]].append(r["reward"])
+    return {mode: {k: statistics.fmean(v) for k, v in prompts.items()} for mode, prompts in per.items()}
+
+
+def paired_difference(ours: dict[str, float], theirs: dict[str, float]) -> dict:
+    """Mean of ours - theirs over the prompts both answered, its standard error (paired over prompts) and z."""
+    common = sorted(set(ours) & set(theirs))
+    if len(common) < 2:
+        raise ValueError(f"a paired difference needs at least 2 shared prompts, got {len(common)}")
+    diffs = [ours[k] - theirs[k] for k in common]
+    mean, se = statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return {"diff": mean, "stderr": se, "z": mean / se if se > 0 else (math.inf if mean > 0 else -math.inf if mean < 0 else 0.0), "prompts": len(common)}
+
+
+def ordering_chain(per_model: dict[str, dict[str, dict[str, float]]], chain: list[str], z: float = 2.0) -> dict:
+    """Test the paper's claim chain[0] < chain[1] < ... (SFT < offline DPO < iter1 < ... < iterT) per decoding mode.
+
+    `per_model`: {model: prompt_means(...)}. Each model's mean reward with its standard error over prompts, and each
+    adjacent step's paired difference (same prompts, same sampling seed) with its standard error. A step *holds* when
+    the later model's mean is higher, and holds *significantly* when the difference exceeds z standard errors; the
+    chain holds (significantly) when every step does. Reported as facts, never asserted.
+    """
+    missing = [m for m in chain if m not in per_model]
+    if missing:
+        raise ValueError(f"ordering check: no held-out samples for {missing}; have {sorted(per_model)}")
+    modes = sorted(set.intersection(*(set(per_model[m]) for m in chain)), key=lambda m: m != "greedy")
+    out = {"chain": chain, "z": z, "modes": {}}
+    for mode in modes:
+        models = []
+        for m in chain:
+            values = list(per_model[m][mode].values())
+            models.append({"model": m, "mean_reward": statistics.fmean(values),
+                           "stderr": statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan})
+        steps = []
+        for a, b in itertools.pairwise(chain):
+            d = paired_difference(per_model[b][mode], per_model[a][mode])
+            steps.append({"lower": a, "higher": b, **d, "holds": d["diff"] > 0, "significant": d["diff"] > z * d["stderr"]})
+        out["modes"][mode] = {
+            "models": models,
+            "steps": steps,
+            "holds": all(s["holds"] for s in steps),
+            "holds_significantly": all(s["significant"] for s in steps),
+            "failed_steps": [f"{s['lower']} < {s['higher']}" for s in steps if not s["holds"]],
+        }
     return out

@@ -15,16 +15,22 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+# Every rule that samples from a policy (scripts/generate.py, scripts/benchmark_answers.py). Under the vLLM backend,
+# on GPUs and on CPU alike, their samples are not bit-reproducible: continuous batching decides from timing which
+# requests share a step (the engine runs in its own process), and a row's logits, hence a sampled token near a tie,
+# depend on the batch it is computed in; every sample has its own seed (online_rlhf.generation.request_seed), so
+# the draws themselves do not move with the batching.
+GENERATION_RULES = frozenset({"generate", "generate_eval", "generate_validation", "length_bias_samples", "benchmark_answers"})
+
 # Jobs whose outputs are bit-identical on CPU (seeded, deterministic kernels) but not on GPUs: cuBLAS/cuDNN kernels
 # with atomics or split-K reductions in training, bf16 accumulation, DeepSpeed's reduction order, and vLLM's
 # continuous batching (which prompts share a batch depends on timing, and so do padding and the kernels chosen).
 # An API judge (the paper's GPT-4 benchmarks) does not reproduce its answers even at temperature 0. Every rule whose
 # `gpu` resource the config sets is here (tests/test_manifest.py checks it against rules/*.smk); every other rule is
 # a pure function of its inputs on any hardware and must always reproduce exactly.
-GPU_NONDETERMINISTIC_RULES = frozenset(
+GPU_NONDETERMINISTIC_RULES = GENERATION_RULES | frozenset(
     {
         "train_sft", "train_reward_model", "train_preference_model", "train_offline_dpo", "train_dpo",
-        "generate", "generate_eval", "generate_validation", "length_bias_samples", "benchmark_answers",
         "score", "judge_eval", "judge_validation", "length_bias_score",
         "evaluate_reward_model", "evaluate_preference_model", "reward_bench", "lm_eval", "judge_benchmark",
     }

@@ -265,15 +265,29 @@ def cpu_model(cpuinfo: str) -> str | None:
     return None
 
 
-def hardware() -> dict[str, Any]:
+def memory_bytes(meminfo: str) -> int | None:
+    """Total memory from /proc/meminfo text ('MemTotal: <n> kB')."""
+    for line in meminfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "MemTotal" and value.split():
+            return int(value.split()[0]) * 1024
+    return None
+
+
+def file_text(path: str) -> str:
+    """A text file's contents, '' where it cannot be read (no /proc outside Linux)."""
     try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
+        return Path(path).read_text()
     except OSError:
-        cpuinfo = ""
+        return ""
+
+
+def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
         "machine": platform.machine(),
-        "cpu": cpu_model(cpuinfo) or platform.processor() or None,
+        "cpu": cpu_model(file_text("/proc/cpuinfo")) or platform.processor() or None,
         "logical_cpus": os.cpu_count(),
+        "memory_bytes": memory_bytes(file_text("/proc/meminfo")),
         "gpus": [],
     }
     try:

@@ -342,13 +342,72 @@ def judges_table(judges: dict) -> tuple[list[str], list[dict]]:
     return sections, rows
 
 
-def selection_table(best: dict, artifact: str) -> list[dict]:
-    """The recipe's output: each candidate's mean validation reward, the winner marked."""
-    return [
-        {"model": c["model"] + (" (selected)" if c["model"] == best["best"] else ""), "mean_reward": cell(c["mean_reward"], artifact),
-         "stderr": cell(c["stderr"], artifact), "samples": cell(c["samples"], artifact, 0)}
-        for c in best["candidates"]
-    ]
+def selection_table(best: dict, artifact: str, onpolicy: dict | None = None, onpolicy_artifact: str | None = None) -> list[dict]:
+    """The recipe's output: each candidate's mean validation reward by the selection judge, the winner marked, and
+    (made-up world) the oracle's mean reward of the very same samples, so a pick that over-optimises the judge shows."""
+    oracle = {}
+    for r in (onpolicy or {}).get("rows", []):
+        model, _, source = r["policy"].partition("@")
+        if source == "selection":
+            oracle[model] = r
+    rows = []
+    for c in best["candidates"]:
+        row = {"model": c["model"] + (" (selected)" if c["model"] == best["best"] else ""), "mean_reward": cell(c["mean_reward"], artifact),
+               "stderr": cell(c["stderr"], artifact), "samples": cell(c["samples"], artifact, 0)}
+        if c["model"] in oracle:
+            o = oracle[c["model"]]
+            row["oracle_reward"] = cell(o["mean_oracle_reward"], onpolicy_artifact)
+            row["oracle_stderr"] = cell(o["oracle_stderr"], onpolicy_artifact)
+        rows.append(row)
+    if oracle:
+        best_oracle = max(oracle, key=lambda m: oracle[m]["mean_oracle_reward"])
+        for row in rows:
+            row["oracle_best"] = "yes" if row["model"].split(" ")[0] == best_oracle else ""
+    return rows
+
+
+def onpolicy_table(onpolicy: dict, artifact: str) -> list[dict]:
+    """The online judge on the policy's own samples: one row per sampling policy and sample file."""
+    out = []
+    for r in onpolicy["rows"]:
+        policy, _, source = r["policy"].partition("@")
+        out.append({
+            "policy": policy, "samples_from": source, "judge": r["judge"], "pairs": cell(r["pairs"], artifact, 0),
+            "accuracy": cell(r["accuracy"], artifact), "stderr": cell(r["stderr"], artifact),
+            "best_worst_right": cell(r["best_worst"]["accuracy"], artifact), "oracle_reward": cell(r["mean_oracle_reward"], artifact),
+        })
+    return out
+
+
+def pooled_onpolicy(onpolicy: dict, source: str | None = None) -> dict | None:
+    """Pair accuracy pooled over rows (optionally of one sample source, e.g. the loop's 'iter<t>' files)."""
+    rows = [r for r in onpolicy["rows"] if source is None or r["policy"].partition("@")[2].startswith(source)]
+    pairs = sum(r["pairs"] for r in rows)
+    if not pairs:
+        return None
+    acc = sum(r["accuracy"] * r["pairs"] for r in rows) / pairs
+    # rows are disjoint sets of prompts x policies: their clustered variances add
+    se = math.sqrt(sum((r["stderr"] * r["pairs"]) ** 2 for r in rows if math.isfinite(r["stderr"]))) / pairs
+    return {"pairs": pairs, "accuracy": acc, "stderr": se, "rows": len(rows)}
+
+
+def claim_markdown(claim: dict) -> str:
+    """The ordering test as Markdown: per decoding mode each model's mean +- SE and each step's paired difference."""
+    chain = " < ".join(claim["chain"])
+    out = [(f"\n## The paper's claim: {chain}\n\n"
+            f"Held-out mean reward (judge: {claim['judge']}) ± standard error over prompts; each step is the paired "
+            f"difference on the same prompts, significant when it exceeds {claim['z']:g} standard errors.\n")]
+    for mode, r in claim["modes"].items():
+        means = " · ".join(f"{m['model']} {m['mean_reward']:.3f} ± {m['stderr']:.3f}" for m in r["models"])
+        verdict = "**holds**" if r["holds"] else "**does not hold**"
+        sig = "every step significant" if r["holds_significantly"] else "not every step significant"
+        failed = f"; fails at {', '.join(r['failed_steps'])}" if r["failed_steps"] else ""
+        out.append(f"\n**{mode}**: {means}. Ordering {verdict} ({sig}){failed}.\n\n")
+        out.append(markdown_table(
+            [{"step": f"{s['lower']} → {s['higher']}", "diff": s["diff"], "stderr": s["stderr"], "z": s["z"],
+              "holds": "yes" if s["holds"] else "no", "significant": "yes" if s["significant"] else "no"} for s in r["steps"]],
+            ["step", "diff", "stderr", "z", "holds", "significant"]))
+    return "".join(out)
 
 
 def not_produced(facts: dict, tables: dict) -> list[dict]:
@@ -376,3 +435,53 @@ def not_produced(facts: dict, tables: dict) -> list[dict]:
         out.append({"item": "Table 5 (mixture statistics)",
                     "why": "needs results/data/stats/<mixture>.json, and no rule of this workflow makes it (the mixture-statistics stage, issue #3)"})
     return out
+
+
+def seed_table(summaries: list[dict]) -> dict:
+    """The ordering test of several runs of one world that differ only in `seed`: per run and decoding mode each
+    model's mean +- SE, whether the chain holds (significantly) and where it fails; plus how many runs it holds in.
+    `summaries`: {seed, summary (a summary.json), artifact}."""
+    runs, modes = [], set()
+    for s in summaries:
+        claim = s["summary"].get("claim")
+        if not claim:
+            raise ValueError(f"{s['artifact']}: no 'claim' (the ordering test); was it made by this version's report?")
+        modes |= set(claim["modes"])
+        onpolicy = (s["summary"].get("onpolicy") or {}).get("loop") or {}
+        runs.append({
+            "seed": s["seed"], "artifact": s["artifact"], "chain": claim["chain"],
+            "rm_heldout_accuracy": (s["summary"].get("reward_model") or {}).get("accuracy"),
+            "rm_onpolicy_accuracy": onpolicy.get("accuracy"),
+            "modes": {m: {"means": {x["model"]: [x["mean_reward"], x["stderr"]] for x in r["models"]}, "holds": r["holds"],
+                          "holds_significantly": r["holds_significantly"], "failed_steps": r["failed_steps"]}
+                      for m, r in claim["modes"].items()},
+        })
+    tally = {m: {"runs": sum(m in r["modes"] for r in runs), "holds": sum(r["modes"].get(m, {}).get("holds", False) for r in runs),
+                 "holds_significantly": sum(r["modes"].get(m, {}).get("holds_significantly", False) for r in runs)}
+             for m in sorted(modes, key=lambda m: m != "greedy")}
+    return {"runs": runs, "tally": tally}
+
+
+def seed_markdown(table: dict) -> str:
+    out = ["# The paper's ordering under several seeds\n\n",
+           ("Each run is the default world with only `seed` changed (data, initialisation, sampling). Cells: held-out "
+            "oracle reward ± standard error over prompts; a step holds when the later model is higher, significantly when "
+            "the paired difference exceeds 2 standard errors.\n")]
+    for mode, t in table["tally"].items():
+        chain = table["runs"][0]["chain"]
+        out.append(f"\n## {mode}: {' < '.join(chain)} holds in {t['holds']} of {t['runs']} runs "
+                   f"({t['holds_significantly']} with every step significant)\n\n")
+        rows = []
+        for r in table["runs"]:
+            m = r["modes"].get(mode)
+            if not m:
+                continue
+            row = {"seed": r["seed"], **{k: f"{v[0]:.3f} ± {v[1]:.3f}" for k, v in m["means"].items()},
+                   "holds": "yes" if m["holds"] else "no", "significant": "yes" if m["holds_significantly"] else "no",
+                   "fails at": ", ".join(m["failed_steps"]) or "–"}
+            rows.append(row)
+        out.append(markdown_table(rows, ["seed", *chain, "holds", "significant", "fails at"]))
+    out.append("\n## Reward model per run\n\n")
+    out.append(markdown_table([{"seed": r["seed"], "held-out accuracy": r["rm_heldout_accuracy"], "on-policy accuracy (loop)": r["rm_onpolicy_accuracy"]}
+                               for r in table["runs"]], ["seed", "held-out accuracy", "on-policy accuracy (loop)"]))
+    return "".join(out)

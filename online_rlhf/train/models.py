@@ -21,7 +21,9 @@ TINY_CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}"
     "{% elif message['role'] == 'assistant' %}<|assistant|>{% generation %}{{ message['content'] }}{{ eos_token }}{% endgeneration %}"
-    "{% else %}{{ raise_exception('tiny chat template: role must be user or assistant, got ' + message['role']) }}"
+    # a system turn (Orca's, in the paper's mix2) is plain text before the turns, as the LLaMA-3 template's slot
+    "{% elif message['role'] == 'system' %}{{ message['content'] }}"
+    "{% else %}{{ raise_exception('tiny chat template: role must be system, user or assistant, got ' + message['role']) }}"
     "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )

@@ -13,12 +13,15 @@ from collections.abc import Iterator
 
 from online_rlhf.world.task import (
     ERROR_KINDS,
+    WRITERS,
     WorldSpec,
     behaviour_response,
     corrupt,
     draw_queries,
+    judged_reward,
     oracle_reward,
     target_response,
+    writer_response,
 )
 
 HUMAN, ASSISTANT = "\n\nHuman: ", "\n\nAssistant: "
@@ -33,6 +36,20 @@ DEFAULT_ROLE = {
     "prompts": "prompts",
     **{f: "preference" for f in ("helpsteer", "pku_saferlhf", "ultrainteract", "codeultrafeedback", "argilla_math", "distilabel_orca", "distilabel_capybara", "tldr")},
 }
+
+
+DEMONSTRATOR = "tiny-demonstrator"
+
+
+def pool_answers(query: str, rng: random.Random, spec: WorldSpec, accuracy: float, k: int) -> list[tuple[str, str]]:
+    """k (model, answer) from k distinct writers of the pool (the demonstrator and the other made-up models), as
+    UltraFeedback's completions come from several models; the demonstrator writes with `accuracy`."""
+    names = rng.sample([DEMONSTRATOR] + [w.name for w in WRITERS], k)
+    by_name = {w.name: w for w in WRITERS}
+    return [
+        (n, behaviour_response(query, rng, spec, accuracy) if n == DEMONSTRATOR else writer_response(query, by_name[n], rng, spec))
+        for n in names
+    ]
 
 
 def _distinct_pair(query: str, rng: random.Random, spec: WorldSpec, accuracy: float) -> tuple[str, str] | None:
@@ -70,12 +87,13 @@ def synth_hh_rlhf(rng: random.Random, spec: WorldSpec, n: int, role: str, accura
 
 
 def synth_ultrafeedback(rng: random.Random, spec: WorldSpec, n: int, role: str, accuracy: float) -> Iterator[dict]:
-    """openbmb/UltraFeedback rows: one instruction, four completions with 1-5 aspect ratings and their mean."""
-    models = ["tiny-a", "tiny-b", "tiny-c", "tiny-d"]
+    """openbmb/UltraFeedback rows: one instruction, four completions by four writers of the pool, with 1-5 aspect
+    ratings and their mean."""
     for i, q in enumerate(draw_queries(rng, spec, role, n, unique=False)):
         completions = []
-        for m in models:
-            resp = behaviour_response(q, rng, spec, accuracy)
+        answers = pool_answers(q, rng, spec, accuracy, 4)
+        models = [m for m, _ in answers]
+        for m, resp in answers:
             # GPT-4's ratings are a coarse, slightly noisy view of quality: round the oracle onto 1..5.
             base = 1 + 4 * oracle_reward(q, resp)
             ratings = {a: str(min(5, max(1, round(base + rng.gauss(0, 0.3))))) for a in ("helpfulness", "honesty", "instruction_following", "truthfulness")}
@@ -125,11 +143,17 @@ def synth_shp(rng: random.Random, spec: WorldSpec, n: int, role: str, accuracy: 
 
 
 def synth_nectar(rng: random.Random, spec: WorldSpec, n: int, role: str, accuracy: float, answers: int = 7) -> Iterator[dict]:
-    """berkeley-nest/Nectar rows: an HH-style prompt string and 7 answers ranked 1 (best) .. 7 by the judge."""
+    """berkeley-nest/Nectar rows: an HH-style prompt string and 7 answers by *other* models (world.WRITERS, never the
+    SFT data's demonstrator), ranked 1 (best) .. 7 by a strong but imperfect judge (oracle + world.judge_noise), as
+    Nectar's answers of 39 models are ranked by GPT-4. `accuracy` is unused: each writer has its own."""
+    if answers > len(WRITERS):
+        raise ValueError(f"nectar rows need {answers} distinct writers; the world has {len(WRITERS)}")
     for q in draw_queries(rng, spec, role, n, unique=True):
-        resp = [behaviour_response(q, rng, spec, accuracy) for _ in range(answers)]
-        order = sorted(range(answers), key=lambda i: (-oracle_reward(q, resp[i]), i))
-        ranked = [{"answer": resp[i], "model": f"tiny-{i}", "rank": float(rank + 1)} for rank, i in enumerate(order)]
+        writers = rng.sample(WRITERS, answers)
+        resp = [writer_response(q, w, rng, spec) for w in writers]
+        judged = [judged_reward(q, r, rng, spec) for r in resp]
+        order = sorted(range(answers), key=lambda i: (-judged[i], i))
+        ranked = [{"answer": resp[i], "model": writers[i].name, "rank": float(rank + 1)} for rank, i in enumerate(order)]
         yield {"prompt": f"{HUMAN}{q}{ASSISTANT}", "answers": ranked, "turns": 1, "num_responses": answers, "source": ["synthetic"], "good_natured": True}
 
 
@@ -148,8 +172,7 @@ def synth_helpsteer(rng: random.Random, spec: WorldSpec, n: int, role: str, accu
     """nvidia/HelpSteer rows: one response per row with five 0-4 attribute scores; 1-4 responses share a prompt."""
     made = 0
     for q in draw_queries(rng, spec, role, n, unique=True):
-        for _ in range(rng.randint(1, 4)):
-            resp = behaviour_response(q, rng, spec, accuracy)
+        for _, resp in pool_answers(q, rng, spec, accuracy, rng.randint(1, 4)):
             helpful = _rating(q, resp, rng, 0, 4)
             yield {
                 "prompt": q,
@@ -200,10 +223,11 @@ def synth_ultrainteract(rng: random.Random, spec: WorldSpec, n: int, role: str, 
 
 
 def synth_codeultrafeedback(rng: random.Random, spec: WorldSpec, n: int, role: str, accuracy: float) -> Iterator[dict]:
-    """coseal/CodeUltraFeedback rows: 4 model responses and a 1-5 rating of each, ratings as strings."""
-    models = ["tiny-a", "tiny-b", "tiny-c", "tiny-d"]
+    """coseal/CodeUltraFeedback rows: 4 responses by four writers of the pool and a 1-5 rating of each, as strings."""
     for q in draw_queries(rng, spec, role, n, unique=False):
-        responses = [{"model": m, "response": behaviour_response(q, rng, spec, accuracy)} for m in models]
+        answers = pool_answers(q, rng, spec, accuracy, 4)
+        models = [m for m, _ in answers]
+        responses = [{"model": m, "response": r} for m, r in answers]
         annotations = [{"model": r["model"], "rating": str(int(_rating(q, r["response"], rng, 1, 5))), "rationale": ""} for r in responses]
         yield {"instruction": q, "preference": "instruction-following", "models": models, "responses": responses, "annotations": annotations}
 

@@ -19,10 +19,26 @@ ERROR_KINDS = ("copy", "substitute", "swap", "truncate", "extend", "rotate")
 
 @dataclass(frozen=True)
 class WorldSpec:
+    """The task's size and its writers' skill. The defaults are the original, flat world (every query equally hard, the
+    demonstrator's mistakes uniform over ERROR_KINDS); config/config.yaml sets the harder default world of docs/world.md.
+
+    hard_len / hard_factor: queries of at least hard_len characters are hard for *every* writer (demonstrator and the
+    other made-up models alike): their accuracy is multiplied by hard_factor there. habit / habit_rate: the share of
+    the demonstrator's mistakes that are one habitual kind (the rest stay uniform). Together they give SFT a systematic
+    blind spot (on hard queries the habit is likelier than the right answer, so greedy SFT repeats it) that the policy's
+    own samples expose and that off-policy data, written by models with other habits, rarely shows.
+    judge_noise: standard deviation of the noise the strong judge (GPT-4's stand-in, ranking Nectar) adds to the oracle.
+    """
+
     alphabet: str = "abcdefgh"
     min_len: int = 4
     max_len: int = 6
     demo_accuracy: float = 0.6
+    hard_len: int | None = None
+    hard_factor: float = 1.0
+    habit: str | None = None
+    habit_rate: float = 0.0
+    judge_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if len(set(self.alphabet)) != len(self.alphabet) or len(self.alphabet) < 2:
@@ -31,6 +47,25 @@ class WorldSpec:
             raise ValueError(f"world.min_len/max_len must satisfy 1 <= min_len <= max_len, got {self.min_len}/{self.max_len}")
         if not 0.0 <= self.demo_accuracy <= 1.0:
             raise ValueError(f"world.demo_accuracy must lie in [0, 1], got {self.demo_accuracy}")
+        if self.hard_len is not None and self.hard_len < 1:
+            raise ValueError(f"world.hard_len must be a positive length or null, got {self.hard_len}")
+        if not 0.0 <= self.hard_factor <= 1.0:
+            raise ValueError(f"world.hard_factor must lie in [0, 1], got {self.hard_factor}")
+        if self.habit is not None and self.habit not in ERROR_KINDS:
+            raise ValueError(f"world.habit must be one of {ERROR_KINDS} or null, got {self.habit!r}")
+        if not 0.0 <= self.habit_rate <= 1.0:
+            raise ValueError(f"world.habit_rate must lie in [0, 1], got {self.habit_rate}")
+        if self.habit_rate > 0 and self.habit is None:
+            raise ValueError(f"world.habit_rate is {self.habit_rate} but world.habit is null: name the habitual mistake")
+        if self.judge_noise < 0:
+            raise ValueError(f"world.judge_noise must be >= 0, got {self.judge_noise}")
+
+    def is_hard(self, query: str) -> bool:
+        return self.hard_len is not None and len(query) >= self.hard_len
+
+    def skill(self, query: str, accuracy: float) -> float:
+        """A writer's chance of the right answer on this query: its accuracy, times hard_factor on hard queries."""
+        return accuracy * (self.hard_factor if self.is_hard(query) else 1.0)
 
 
 def target_response(query: str) -> str:
@@ -82,11 +117,50 @@ def corrupt(query: str, kind: str, rng: random.Random, spec: WorldSpec) -> str:
 
 
 def behaviour_response(query: str, rng: random.Random, spec: WorldSpec, accuracy: float | None = None) -> str:
-    """One response of the noisy demonstrator: right with probability `accuracy`, else a random kind of mistake."""
-    p = spec.demo_accuracy if accuracy is None else accuracy
+    """One response of the noisy demonstrator (the SFT data's writer): right with probability `accuracy` (times
+    hard_factor on hard queries), else its habit with probability habit_rate, else a uniformly random kind of mistake."""
+    p = spec.skill(query, spec.demo_accuracy if accuracy is None else accuracy)
     if rng.random() < p:
         return target_response(query)
+    if spec.habit is not None and rng.random() < spec.habit_rate:
+        return corrupt(query, spec.habit, rng, spec)
     return corrupt(query, rng.choice(ERROR_KINDS), rng, spec)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A made-up model other than the demonstrator: its accuracy and the kinds of mistake it makes (uniformly)."""
+
+    name: str
+    accuracy: float
+    mistakes: tuple[str, ...]
+
+
+# The other "models" whose answers fill the offline (Nectar-like) and the multi-model preference sets, as Nectar's 39
+# and UltraFeedback's 17 models do. Each has its own error profile, none the demonstrator's habit as its main mistake:
+# the off-policy data shows the policy's own failure mode only as often as these writers happen to make it.
+WRITERS = (
+    Writer("tiny-large", 0.8, ("substitute", "swap")),
+    Writer("tiny-medium", 0.65, ("truncate", "substitute")),
+    Writer("tiny-verbose", 0.55, ("extend",)),
+    Writer("tiny-rotator", 0.5, ("rotate", "swap")),
+    Writer("tiny-terse", 0.45, ("truncate",)),
+    Writer("tiny-noisy", 0.4, ("substitute", "extend", "rotate")),
+    Writer("tiny-small", 0.25, ERROR_KINDS),
+)
+
+
+def writer_response(query: str, writer: Writer, rng: random.Random, spec: WorldSpec) -> str:
+    """One answer of another made-up model: right with its accuracy (times hard_factor on hard queries), else one of
+    its own kinds of mistake."""
+    if rng.random() < spec.skill(query, writer.accuracy):
+        return target_response(query)
+    return corrupt(query, rng.choice(writer.mistakes), rng, spec)
+
+
+def judged_reward(query: str, response: str, rng: random.Random, spec: WorldSpec) -> float:
+    """The strong judge's view (GPT-4 ranking Nectar): the oracle reward plus Gaussian noise of sd judge_noise."""
+    return oracle_reward(query, response) + (rng.gauss(0.0, spec.judge_noise) if spec.judge_noise else 0.0)
 
 
 # Every synthetic dataset draws its queries from its own slice of query space, decided by a stable hash of the query,

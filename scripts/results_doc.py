@@ -1,0 +1,61 @@
+"""Write docs/results.md from finished runs: each run folder's results/report/summary.json, results/manifest.json
+(commit, machine) and Snakemake's job records in .snakemake/metadata/ (date, wall time). Sections whose runs are
+absent say "not run". `--check` only verifies that the page is unedited since it was generated.
+
+    python scripts/results_doc.py --run default=. [--run smollm2=<folder>] [--seeds <folder> ...]
+        [--benchmarks benchmarks/results/*.json] --output docs/results.md
+"""
+
+import shlex
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from online_rlhf.core.cli import logger, parser
+from online_rlhf.provenance.results_doc import ResultsDocError, document, load_benchmark_file, load_run, stamp, verify
+
+log = logger("results_doc")
+
+
+def run_arg(text: str) -> tuple[str, str]:
+    label, sep, folder = text.partition("=")
+    if not sep or not label or not folder:
+        raise SystemExit(f"--run {text!r}: expected LABEL=FOLDER, e.g. default=.")
+    return label, folder
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--run", action="append", default=[], type=run_arg, metavar="LABEL=FOLDER",
+                   help="a run folder (the workflow's working directory) under a label: default, smollm2, or any other")
+    p.add_argument("--seeds", nargs="*", default=[], metavar="FOLDER", help="folders of the default config under other seeds")
+    p.add_argument("--benchmarks", nargs="*", default=[], metavar="FILE", help="benchmarks/results/*.json")
+    p.add_argument("--output", default="docs/results.md")
+    p.add_argument("--check", action="store_true", help="only verify that --output is unedited since it was generated")
+    a = p.parse_args()
+    try:
+        if a.check:
+            verify(Path(a.output).read_text(), a.output)
+            log.info("%s: unedited since it was generated", a.output)
+            sys.exit(0)
+        labels = [label for label, _ in a.run]
+        if len(set(labels)) != len(labels):
+            raise ResultsDocError(f"--run: a label appears twice in {labels}")
+        runs = {label: load_run(label, folder) for label, folder in a.run}
+        for label, run in runs.items():
+            if run["summary"] is None:
+                log.warning("run %s: %s; its section says not run", label, run["missing"])
+        seeds = [load_run(Path(f).name, f) for f in a.seeds]
+        files = [load_benchmark_file(f) for f in a.benchmarks]
+        command = "python scripts/results_doc.py " + " ".join(
+            [f"--run {shlex.quote(f'{label}={folder}')}" for label, folder in a.run]
+            + ([f"--seeds {' '.join(map(shlex.quote, a.seeds))}"] if a.seeds else [])
+            + ([f"--benchmarks {' '.join(map(shlex.quote, a.benchmarks))}"] if a.benchmarks else [])
+            + [f"--output {shlex.quote(a.output)}"]
+        )
+        Path(a.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.output).write_text(stamp(document(runs, seeds, files, command)))
+    except ResultsDocError as err:
+        sys.exit(f"results_doc: {err}")
+    log.info("wrote %s", a.output)

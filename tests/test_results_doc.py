@@ -1,0 +1,166 @@
+"""docs/results.md is generated from runs' files (scripts/results_doc.py) and sealed with a hash of its body."""
+
+import json
+import shutil
+import subprocess
+import sys
+from base64 import urlsafe_b64encode
+from pathlib import Path
+
+import pytest
+
+from online_rlhf.provenance import results_doc as rd
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "data" / "results_doc"
+
+
+def record(rule, start, end, shellcmd=None):
+    return {"rule": rule, "starttime": start, "endtime": end, "shellcmd": shellcmd or f"python scripts/{rule}.py",
+            "job_hash": hash(rule), "input": [], "log": []}
+
+
+def make_run(folder: Path, manifest: dict | None = None, records: dict | None = None) -> Path:
+    """A finished run folder as the workflow leaves it: summary, manifest, Snakemake job records, benchmark files."""
+    (folder / "results" / "report").mkdir(parents=True)
+    shutil.copy(FIXTURE / "summary.json", folder / "results" / "report" / "summary.json")
+    (folder / "results" / "manifest.json").write_text(json.dumps(manifest or json.loads((FIXTURE / "manifest.json").read_text())))
+    meta = folder / ".snakemake" / "metadata"
+    meta.mkdir(parents=True)
+    records = records or {
+        "results/sft/model": record("train_sft", 1_000.0, 1_300.0),
+        "results/sft/train_metrics.json": record("train_sft", 1_000.0, 1_300.0),  # same job: counted once
+        "results/report/summary.json": record("report", 1_400.0, 1_548.0),
+    }
+    for output, rec in records.items():
+        (meta / urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps(rec))
+    bench = folder / "results" / "benchmarks"
+    bench.mkdir(parents=True)
+    (bench / "train_sft.tsv").write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                                         "300.5\t0:05:00\t812.3\t1\t1\t1\t0\t0\t90\t280.2\n")
+    return folder
+
+
+def test_job_timing_spans_first_start_to_last_end_and_counts_each_job_once():
+    t = rd.job_timing({"a": record("x", 10.0, 20.0), "b": record("x", 10.0, 20.0), "c": record("y", 25.0, 40.0)})
+    assert t == {"first_start": 10.0, "last_end": 40.0, "wall_seconds": 30.0, "jobs": 2, "job_seconds": 25.0,
+                 "rules": [{"rule": "y", "jobs": 1, "seconds": 15.0}, {"rule": "x", "jobs": 1, "seconds": 10.0}]}
+    assert rd.job_timing({}) is None
+
+
+@pytest.mark.parametrize("seconds, text", [(42, "42 s"), (548, "9 min 08 s"), (3723, "1 h 02 min 03 s")])
+def test_duration(seconds, text):
+    assert rd.duration(seconds) == text
+
+
+def test_a_run_section_reports_provenance_and_the_summary_numbers(tmp_path):
+    run = rd.load_run("default", make_run(tmp_path / "run"))
+    text = rd.run_section("default", run)
+    assert "commit `0123456789abcdef0123456789abcdef01234567`" in text
+    assert "Fixture CPU, 2 logical CPUs, memory 24.0 GiB, GPUs: none" in text
+    assert "wall time: **9 min 08 s**" in text and "over 2 jobs" in text  # 1000 -> 1548, train_sft counted once
+    assert "1970-01-01 00:16:40 UTC" in text
+    assert "5 min 00 s wall, 4 min 40 s CPU" in text
+    assert "`train_sft` 5 min 00 s (1 job), `report` 2 min 28 s (1 job)" in text
+    assert "seed: 7" in text
+    # numbers come from summary.json, formatted by the report's own helpers
+    assert "held-out pair accuracy **0.800** on 40 pairs" in text
+    assert "| iter2 | t1.0 | 0.820 |" in text
+    assert "ordering SFT < offline DPO < iterative DPO holds" in text
+    assert "| bt | 0.800 | 1.000 | 0.900 | 0.950 | 0.030 |" in text
+    assert "**iter2** → `results/final/policy`" in text
+    assert "| iter2 | 55.50 | 95.00 | 5.0 |" in text and "alpaca_eval: `length_controlled_winrate`" in text
+    assert "| 1 | 10 | 40 | 9 | 1 |" in text  # dropped: summed over reasons
+    assert "Table 4 (length-penalty ablation)" in text
+
+
+def test_the_manifest_records_total_memory():
+    from online_rlhf.provenance.manifest import memory_bytes
+
+    assert memory_bytes("MemTotal:       24731184 kB\nMemFree: 1 kB\n") == 24731184 * 1024
+    assert memory_bytes("") is None
+
+
+def test_a_manifest_without_memory_says_where_the_memory_figure_came_from(tmp_path):
+    manifest = json.loads((FIXTURE / "manifest.json").read_text())
+    del manifest["hardware"]["memory_bytes"]
+    run = rd.load_run("default", make_run(tmp_path / "run", manifest=manifest))
+    assert "read on the host that wrote this page" in rd.provenance_section(run)
+
+
+def test_absent_runs_and_sections_say_not_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    runs = {"default": rd.load_run("default", make_run(tmp_path / "run")), "smollm2": rd.load_run("smollm2", tmp_path / "empty")}
+    page = rd.document(runs, [], [], "python scripts/results_doc.py --run default=run")
+    assert f"**Not run**: {tmp_path / 'empty' / 'results/report/summary.json'} does not exist" in page
+    assert page.count("**Not run**") == 3  # smollm2, seeds, micro-benchmarks
+    assert "## The default run (`default`)" in page
+    only = rd.document({}, [], [], "cmd")
+    assert "**Not run**: no `--run default=<folder>` was given" in only
+
+
+def test_seeds_section_gives_each_seed_and_the_spread(tmp_path):
+    a = rd.load_run("a", make_run(tmp_path / "a"))
+    b = rd.load_run("b", make_run(tmp_path / "b"))
+    for p in b["summary"]["policies"]:
+        p["mean_reward"] += 0.02
+    b["manifest"]["run"]["seed"] = 8
+    text = rd.seeds_section([a, b])
+    assert "| model | decoding | seed 7 | seed 8 | mean | sd |" in text
+    assert "| sft | greedy | 0.950 | 0.970 | 0.960 | 0.014 |" in text
+    assert text.index("| sft |") < text.index("| offline_dpo |") < text.index("| iter1 |")
+    assert "seed 7" in text and "holds" in text
+
+
+def test_benchmark_files_are_tabulated_key_by_key():
+    text = rd.benchmark_files_section([{"path": "benchmarks/results/x.json",
+                                        "content": {"runs": {"a": {"seconds": 1.23456}}, "speedup": 3, "seconds": list(range(20))}}])
+    assert "| `runs.a.seconds` | 1.235 |" in text and "| `speedup` | 3 |" in text and "| `seconds` | [20 items] |" in text
+
+
+def test_a_hand_edit_fails_verification():
+    page = rd.stamp("# Results\n\n0.787\n")
+    rd.verify(page)
+    with pytest.raises(rd.ResultsDocError, match="edited by hand"):
+        rd.verify(page.replace("0.787", "0.900"))
+    with pytest.raises(rd.ResultsDocError, match="no generated-by header"):
+        rd.verify("# Results\n")
+
+
+def test_docs_results_md_is_generated_and_unedited():
+    rd.verify((ROOT / "docs" / "results.md").read_text())
+
+
+def test_the_command_writes_and_checks_the_page(tmp_path):
+    run = make_run(tmp_path / "run")
+    out = tmp_path / "results.md"
+    script = str(ROOT / "scripts" / "results_doc.py")
+    subprocess.run([sys.executable, script, "--run", f"default={run}", "--output", str(out)], check=True, cwd=ROOT)
+    page = out.read_text()
+    assert page.startswith("<!-- generated by scripts/results_doc.py")
+    assert f"--run default={run}" in page
+    subprocess.run([sys.executable, script, "--check", "--output", str(out)], check=True, cwd=ROOT)
+    out.write_text(page.replace("0.800", "0.900"))
+    proc = subprocess.run([sys.executable, script, "--check", "--output", str(out)], check=False, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "edited by hand" in proc.stderr
+
+
+def test_the_ordering_test_and_on_policy_accuracy_are_shown_where_the_run_has_them():
+    summary = json.loads((FIXTURE / "summary.json").read_text())
+    assert rd.claim_section(summary) == ""
+    summary["claim"] = {"chain": ["sft", "iter1"], "z": 2.0, "judge": "oracle", "artifact": "results/eval/ordering.json", "modes": {
+        "greedy": {"holds": True, "holds_significantly": False, "failed_steps": [],
+                   "steps": [{"lower": "sft", "higher": "iter1", "diff": 0.01, "stderr": 0.02, "z": 0.5, "holds": True, "significant": False}]}}}
+    summary["onpolicy"] = {"artifact": "results/rm/onpolicy.json", "loop": {"pairs": 120, "accuracy": 0.7, "stderr": 0.04, "rows": 2}}
+    text = rd.claim_section(summary)
+    assert "sft < iter1" in text and "the ordering holds (not every step significant)" in text
+    assert "| sft → iter1 | 0.010 | 0.020 | 0.500 | yes | no |" in text
+    assert "the loop's samples, oracle-labelled pairs, `results/rm/onpolicy.json`): accuracy **0.700** ± 0.040 on 120 pairs" in rd.reward_model_section(summary)
+
+
+def test_benchmark_columns_carry_the_reports_labels():
+    summary = json.loads((FIXTURE / "summary.json").read_text())
+    assert "Columns:" not in rd.benchmarks_section(summary)
+    summary["tables"]["benchmarks"]["labels"] = {"alpaca_eval": "AlpacaEval-2 LC with the minimal GLM (%)"}
+    assert "- `alpaca_eval`: AlpacaEval-2 LC with the minimal GLM (%)" in rd.benchmarks_section(summary)
+
