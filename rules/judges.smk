@@ -251,9 +251,7 @@ if ONPOLICY:
             "results/benchmarks/onpolicy_accuracy.tsv"
         threads: 1
         resources:
-            mem_mb=compute("compare_judges", "mem_mb"),
-            runtime=compute("compare_judges", "runtime"),
-            gpu=0,
+            **rule_resources("compare_judges", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:
