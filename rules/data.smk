@@ -1,11 +1,14 @@
 # Stage 1: base model and raw data (built for the made-up world, prefetched from the Hub otherwise), then every
 # dataset normalised to the canonical tables with an audit trail of drops, and the preference mixtures.
 
+import shlex
+
 HUB_MODELS = {k: v for k, v in config["models"].items() if v["source"] == "hub"}
 HUB_DATASETS = {k: v for k, v in DATASETS.items() if v["source"] == "hub"}
 
 
 localrules:
+    preflight,
     prefetch,
     prefetch_model,
     prefetch_dataset,
@@ -14,7 +17,7 @@ localrules:
 rule prefetch:
     """Login-node target: download every Hub model and dataset the config names, at its pinned revision."""
     input:
-        [f"resources/models/hub/{m}" for m in HUB_MODELS],
+        [prefetched_model_dir(m) for m in HUB_MODELS],
         [f"resources/data/hub/{d}" for d in HUB_DATASETS],
         "resources/benchmarks/hub/reward_bench"
         if config["reward_bench"] and config["reward_bench"]["source"] == "hub"
@@ -23,15 +26,31 @@ rule prefetch:
         [f"resources/benchmarks/url/{b}" for b, v in CHAT_BENCH.items() if v["source"] == "url"],
 
 
-if config["models"]["base"]["source"] == "synthetic":
+rule preflight:
+    """Login-node check in seconds, before any job: every model's pad token and chat template, max lengths against
+    the model's positions, precision against the launcher, prefetch completeness and revisions; each problem names
+    the config key that fixes it (online_rlhf/preflight.py)."""
+    params:
+        config=lambda wc: as_json(config),
+        downloads=" ".join(rules.prefetch.input),
+    log:
+        "results/logs/preflight.log",
+    conda:
+        "../envs/training.yaml"
+    shell:
+        "python scripts/preflight.py --config {params.config:q} --downloads {params.downloads} 2>&1 | tee {log}"
+
+
+BASE = config["models"]["base"]
+if BASE["source"] == "synthetic":
 
     rule build_base_model:
+        """The made-up world's character tokenizer and random-init Llama; adopt_base_model makes it the base."""
         output:
-            model=directory("resources/models/synthetic/base"),
+            model=directory("resources/models/synthetic/built"),
         params:
             alphabet=config["world"]["alphabet"],
-            architecture=as_json(config["models"]["base"]["architecture"]),
-            chat_template=config["models"]["base"]["chat_template"],
+            architecture=as_json(BASE["architecture"]),
             seed=config["seed"],
         log:
             "results/logs/build_base_model.log",
@@ -42,12 +61,42 @@ if config["models"]["base"]["source"] == "synthetic":
             "../envs/training.yaml"
         shell:
             "python scripts/build_base_model.py --alphabet {params.alphabet:q} --architecture {params.architecture:q}"
-            " --chat-template {params.chat_template} --seed {params.seed} --output {output.model} > {log} 2>&1"
+            " --seed {params.seed} --output {output.model} > {log} 2>&1"
+
+
+rule adopt_base_model:
+    """One rule for every source (synthetic, hub, local, package): the base model folder with the configured pad
+    token and chat template applied and checked (a GGUF file is converted to safetensors on the way)."""
+    input:
+        model=base_model_input(),
+    output:
+        model=directory(base_model_dir()),
+    params:
+        source=BASE["source"],
+        # A package's GGUF file is the input itself; the script reads the folder and the file name.
+        gguf=lambda wc, input: (
+            f"--gguf-file {Path(input.model).name}" if BASE["source"] == "package" and BASE["file"] else ""
+        ),
+        model=lambda wc, input: (
+            str(Path(input.model).parent) if BASE["source"] == "package" and BASE["file"] else input.model
+        ),
+        pad=f"--pad-token {shlex.quote(BASE['pad_token'])}" if BASE["pad_token"] else "",
+        template=f"--chat-template {BASE['chat_template']}" if BASE["chat_template"] else "",
+    log:
+        "results/logs/adopt_base_model.log",
+    threads: 1
+    resources:
+        **rule_resources("adopt_base_model", gpu=False),
+    conda:
+        "../envs/training.yaml"
+    shell:
+        "python scripts/adopt_base_model.py --source {params.source} --model {params.model} {params.gguf} {params.pad}"
+        " {params.template} --output {output.model} > {log} 2>&1"
 
 
 rule prefetch_model:
     output:
-        model=directory("resources/models/hub/{name}"),
+        model=directory("resources/models/prefetched/{name}"),
     wildcard_constraints:
         name=names_regex(HUB_MODELS),
     params:

@@ -34,7 +34,7 @@ rule generate:
     """One shard of iteration t's prompts, n samples each, from the current policy pi_{t-1}. The one definition of
     sampling a policy: held-out evaluation, validation and the length-bias study are `use rule generate as ...`."""
     input:
-        model=dpo_init,
+        model=generation_policy,
         prompts="results/iter{iteration}/prompts.parquet",
     output:
         generations="results/iter{iteration}/generations/{shard}.parquet",

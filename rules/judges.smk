@@ -18,7 +18,7 @@ if EXTERNAL_RM:
     rule adopt_reward_model:
         """An external trained BT RM (models.reward) becomes reward_model.name's folder instead of a trained one."""
         input:
-            model=EXTERNAL_RM["path"] if EXTERNAL_RM["source"] == "local" else "resources/models/hub/reward",
+            model=EXTERNAL_RM["path"] if EXTERNAL_RM["source"] == "local" else "resources/models/prefetched/reward",
         output:
             model=directory(rm_dir()),
         params:
@@ -251,9 +251,7 @@ if ONPOLICY:
             "results/benchmarks/onpolicy_accuracy.tsv"
         threads: 1
         resources:
-            mem_mb=compute("compare_judges", "mem_mb"),
-            runtime=compute("compare_judges", "runtime"),
-            gpu=0,
+            **rule_resources("compare_judges", gpu=False),
         conda:
             "../envs/data.yaml"
         shell:

@@ -1,4 +1,5 @@
-"""Build the made-up world's tokenizer (trained on its alphabet) and random-init Llama-style base model."""
+"""Build the made-up world's tokenizer (trained on its alphabet) and random-init Llama-style model; adopt_base_model
+then makes it the run's base model like any other source."""
 
 import _bootstrap  # noqa: F401
 
@@ -11,11 +12,10 @@ if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--alphabet", required=True)
     p.add_argument("--architecture", type=json_arg, required=True)
-    p.add_argument("--chat-template", default="tiny")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--output", required=True)
     a = p.parse_args()
-    tok = build_tokenizer([a.alphabet], a.chat_template)
+    tok = build_tokenizer([a.alphabet])
     model = build_base_model(tok, a.architecture, a.seed)
     model.save_pretrained(a.output)
     tok.save_pretrained(a.output)

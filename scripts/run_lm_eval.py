@@ -4,6 +4,7 @@ every sample (document, prompt, response, score) as JSON lines."""
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
@@ -11,7 +12,7 @@ import _bootstrap  # noqa: F401
 from online_rlhf.core.cli import json_arg, logger, parser
 from online_rlhf.core.records import write_jsonl
 from online_rlhf.core.tables import write_json
-from online_rlhf.evaluate.lm_eval_tasks import headline, hub_task_config, offline_task_config, plain
+from online_rlhf.evaluate.lm_eval_tasks import headline, offline_task_config, plain, snapshot_task_dir
 from online_rlhf.train.models import seed_everything
 
 log = logger("run_lm_eval")
@@ -61,10 +62,24 @@ if __name__ == "__main__":
     import torch
     from lm_eval.tasks import TaskManager
 
-    configs = []
-    for t in a.tasks:
-        cfg = hub_task_config(t["task"], t["snapshot"]) if "snapshot" in t else offline_task_config(t["name"], t["template"], t["files"])
-        configs.append({**cfg, "num_fewshot": t["num_fewshot"]})
+    configs, recorded, copies = [], [], []
+    # Built-in tasks over snapshots: copies of their task folders, found first by the TaskManager (include_path).
+    scratch = tempfile.TemporaryDirectory(prefix="lm_eval_tasks_")
+    index = TaskManager().task_index
+    folders = [Path(index[t["task"]].yaml_path).parent for t in a.tasks if "snapshot" in t and t["task"] in index]
+    shared = sorted({str(f) for f in folders if folders.count(f) > 1})
+    if shared:
+        # Both copies would define the same task names with different snapshots or shot counts.
+        raise SystemExit(f"lm-eval tasks from one built-in folder ({', '.join(shared)}) need one job each")
+    for i, t in enumerate(a.tasks):
+        if "snapshot" in t:
+            copies.append(snapshot_task_dir(t["task"], t["snapshot"], t["num_fewshot"], Path(scratch.name) / str(i), index))
+            configs.append(t["task"])
+            recorded.append({"task": t["task"], "snapshot": t["snapshot"], "num_fewshot": t["num_fewshot"], "task_folder": "lm_eval built-in"})
+        else:
+            cfg = {**offline_task_config(t["name"], t["template"], t["files"]), "num_fewshot": t["num_fewshot"]}
+            configs.append(cfg)
+            recorded.append(cfg)
     results = lm_eval.simple_evaluate(
         model="hf",
         model_args={"pretrained": a.model, "dtype": a.dtype},
@@ -80,9 +95,10 @@ if __name__ == "__main__":
         numpy_random_seed=a.seed,
         torch_random_seed=a.seed,
         fewshot_random_seed=a.seed,
-        task_manager=TaskManager(),
+        task_manager=TaskManager(include_path=[str(c) for c in copies]) if copies else TaskManager(),
     )
-    for t, cfg in zip(a.tasks, configs):
+    scratch.cleanup()
+    for t, cfg in zip(a.tasks, recorded):
         name = t.get("task", t["name"])
         # A group (e.g. mmlu) reports its aggregate under "groups"; its samples are its members'.
         table = {"results": {**results["results"], **results.get("groups", {})}}

@@ -76,6 +76,23 @@ def test_reference_and_init_are_explicit_choices():
     assert re.search(r"rule train_dpo:\n    input: results/iter1/policy, results/sft/model, results/iter1/pairs.parquet, results/iter2/pairs.parquet", out)
 
 
+def test_generation_samples_from_the_previous_iterate_whatever_dpo_starts_from(tmp_path):
+    """online.init: sft warm-starts each DPO from pi_0, but the loop stays online: iteration t samples from pi_{t-1}."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["online"]["init"] = "sft"
+    config["iterations"] = 2
+    overlay = tmp_path / "init_sft.yaml"
+    overlay.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--forceall", "results/iter2/policy", "--configfile", str(overlay)).stdout
+    generate = [m.group(1) for m in re.finditer(r"rule generate:\n    input: ([^\n]*)", out)]
+    shards = config["online"]["generation"]["shards"]
+    assert sorted(generate) == sorted(["results/sft/model, results/iter1/prompts.parquet"] * shards
+                                      + ["results/iter1/policy, results/iter2/prompts.parquet"] * shards)
+    assert re.search(r"rule train_dpo:\n    input: results/sft/model, results/sft/model, results/iter2/pairs.parquet", out)
+
+
 def test_bad_config_fails_before_any_job_with_the_key_named():
     proc = snakemake("-n", "--config", "iterations=0", check=False)
     assert proc.returncode != 0

@@ -111,7 +111,9 @@ def test_pairs_are_best_vs_worst_and_every_prompt_is_accounted_for(run):
         assert (pairs["chosen_reward"] > pairs["rejected_reward"]).all()
         # empty replies are excluded before selection (a stated rule), so best/worst range over the usable ones
         rewards = read(run, f"results/iter{t}/rewards.parquet").filter(pl.col("response").str.strip_chars() != "")
-        best = rewards.group_by("prompt_id").agg(pl.col("reward").max().alias("best"), pl.col("reward").min().alias("worst"))
+        # and a reply cut at max_new_tokens may be rejected, never chosen
+        complete = pl.col("reward").filter(pl.col("finish_reason") != "length")
+        best = rewards.group_by("prompt_id").agg(complete.max().alias("best"), pl.col("reward").min().alias("worst"))
         joined = pairs.join(best, on="prompt_id")
         assert (joined["chosen_reward"] == joined["best"]).all() and (joined["rejected_reward"] == joined["worst"]).all()
         assert stats["pairs"] == pairs.height and sum(stats["dropped"].values()) == drops.height

@@ -4,10 +4,11 @@ answer filters; the made-up world's tasks; result extraction."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from online_rlhf.evaluate.lm_eval_tasks import gold_answer, headline, hub_task_config, offline_task_config
+from online_rlhf.evaluate.lm_eval_tasks import gold_answer, headline, offline_task_config, snapshot_task_dir
 
 from .conftest import ROOT, shared_data
 
@@ -49,15 +50,17 @@ class _AnswerKeyLM:
         return AnswerKey()
 
 
-def _evaluate(path, transform, num_fewshot=8, cfg=None):
+def _evaluate(path, transform, num_fewshot=8, cfg=None, include_path=None):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     answers = {r["question"]: r["answer"] for r in rows}
-    cfg = cfg or offline_task_config("gsm8k_local", "gsm8k", {"test": str(path)})
-    cfg["num_fewshot"] = num_fewshot
-    return lm_eval.simple_evaluate(model=_AnswerKeyLM(answers, transform), tasks=[cfg], task_manager=TaskManager(), log_samples=True)
+    if cfg is None:
+        cfg = offline_task_config("gsm8k_local", "gsm8k", {"test": str(path)})
+        cfg["num_fewshot"] = num_fewshot
+    manager = TaskManager(include_path=include_path) if include_path else TaskManager()
+    return lm_eval.simple_evaluate(model=_AnswerKeyLM(answers, transform), tasks=[cfg], task_manager=manager, log_samples=True)
 
 
 def test_gold_solutions_score_full_marks_with_the_standard_filters(gsm8k_slice):
@@ -120,10 +123,29 @@ def test_hub_mode_reads_the_builtin_task_from_a_local_snapshot(gsm8k_slice, tmp_
         "---\nconfigs:\n- config_name: main\n  data_files:\n  - split: train\n    path: main/train-*\n"
         "  - split: test\n    path: main/test-*\n---\n"
     )
-    res = _evaluate(gsm8k_slice, lambda answer: answer, num_fewshot=8, cfg=hub_task_config("gsm8k", snap))
+    tasks = snapshot_task_dir("gsm8k", snap, 8, tmp_path / "tasks")
+    res = _evaluate(gsm8k_slice, lambda answer: answer, cfg="gsm8k", include_path=str(tasks))
     r = res["results"]["gsm8k"]
     assert r["exact_match,strict-match"] == 1.0 and r["sample_len"] == SLICE
     assert res["samples"]["gsm8k"][0]["arguments"][0][0].count("Question: ") == 9  # num_fewshot reached the member
+
+
+def test_a_group_of_groups_reads_every_member_from_the_snapshot(tmp_path):
+    """mmlu (4 subgroups over 57 subjects, the paper's 5-shot) from a snapshot: every subject task reads its config of
+    the snapshot with the configured shots. A one-member wrapper group around mmlu made lm-eval 0.4.13 loop forever
+    (mmlu -> mmlu_stem -> mmlu ...)."""
+    from lm_eval.tasks import TaskManager
+
+    snap = tmp_path / "lm_eval_mmlu"
+    snap.mkdir()
+    tasks = snapshot_task_dir("mmlu", snap, 5, tmp_path / "tasks")
+    manager = TaskManager(include_path=str(tasks))
+    leaves = {n: e for n, e in manager.task_index.items() if n.startswith("mmlu_") and e.kind.name == "TASK" and Path(e.yaml_path).parent == tasks}
+    assert len(leaves) == 57
+    # Each subject's resolved config (its `include` of the template followed): the snapshot and the shots.
+    assert {(e.cfg["dataset_path"], e.cfg["num_fewshot"]) for e in leaves.values()} == {(str(snap.resolve()), 5)}
+    with pytest.raises(ValueError, match="no built-in task or group 'no_such_task'"):
+        snapshot_task_dir("no_such_task", snap, 0, tmp_path / "other")
 
 
 def test_offline_task_files_are_checked():

@@ -53,8 +53,8 @@ def test_seeds_are_found_at_any_depth():
 def test_hub_sources_carry_the_revision_and_the_prefetched_commit(tmp_path):
     config = {"models": {"base": {"source": "hub", "repo": "o/m", "revision": "main"}},
               "datasets": {"d": {"source": "hub", "repo": "o/d", "revision": "v1"}, "s": {"source": "synthetic"}}}
-    (tmp_path / "resources/models/hub/base").mkdir(parents=True)
-    (tmp_path / "resources/models/hub/base/PREFETCH.json").write_text(json.dumps({"commit": "abc123"}))
+    (tmp_path / "resources/models/prefetched/base").mkdir(parents=True)
+    (tmp_path / "resources/models/prefetched/base/PREFETCH.json").write_text(json.dumps({"commit": "abc123"}))
     assert mf.hub_sources(config, tmp_path) == [
         {"kind": "model", "name": "base", "repo": "o/m", "revision": "main", "commit": "abc123"},
         {"kind": "dataset", "name": "d", "repo": "o/d", "revision": "v1", "commit": None},
@@ -274,3 +274,16 @@ def test_gpu_nondeterministic_rules_exist_in_the_workflow():
     rules = set(re.findall(r"^\s*(?:rule (\w+):|use rule \w+ as (\w+) with:)", text, re.MULTILINE))
     rules = {name for pair in rules for name in pair if name}
     assert au.GPU_NONDETERMINISTIC_RULES <= rules
+
+
+def test_every_rule_that_can_get_a_gpu_is_audited_as_gpu_nondeterministic(root):
+    # A rule whose `gpu` resource comes from the config runs on a GPU in a paper run (or asks an API judge): in tolerance
+    # mode its outputs must be compared by their metrics, else a GPU rebuild of the paper config is "unexplained".
+    can_get_gpu = set()
+    for path in sorted((root / "rules").glob("*.smk")):
+        for m in re.finditer(r"^\s*rule (\w+):(.*?)(?=^\s*rule \w+:|\Z)", path.read_text(), re.DOTALL | re.MULTILINE):
+            # resources from rules/common.smk: rule_resources(name) (gpu=False: CPU only), training_ / judge_resources
+            if re.search(r"gpu=(lambda wc: )?compute\(|training_resources\(|judge_resources\(|rule_resources\(\"\w+\"\)", m.group(2)):
+                can_get_gpu.add(m.group(1))
+    assert {"train_sft", "train_preference_model", "lm_eval", "judge_benchmark"} <= can_get_gpu
+    assert can_get_gpu - au.GPU_NONDETERMINISTIC_RULES == set()

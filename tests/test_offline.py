@@ -34,7 +34,7 @@ def test_scripts_go_offline_in_a_slurm_job():
 
 @pytest.mark.parametrize(
     ("path", "key"),
-    [("resources/models/hub/base", "models.base"), ("/w/resources/data/hub/hh_rlhf", "datasets.hh_rlhf"),
+    [("resources/models/prefetched/base", "models.base"), ("/w/resources/data/hub/hh_rlhf", "datasets.hh_rlhf"),
      ("resources/models/synthetic/base", None), ("results/sft/model", None), ("/data/my_model", None)],
 )
 def test_prefetch_folders_map_back_to_their_config_key(path, key):
@@ -42,7 +42,7 @@ def test_prefetch_folders_map_back_to_their_config_key(path, key):
 
 
 def test_a_model_that_was_not_prefetched_is_named_with_the_command_to_fetch_it(tmp_path):
-    base = tmp_path / "resources/models/hub/base"
+    base = tmp_path / "resources/models/prefetched/base"
     with pytest.raises(FileNotFoundError) as err:
         check_model_dir(base, "policy")
     msg = str(err.value)

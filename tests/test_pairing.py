@@ -6,9 +6,36 @@ import pytest
 from online_rlhf.online.pairing import build_pairs, penalised, select_pair
 
 
-def responses(*rewards, texts=None, over=()):
+def responses(*rewards, texts=None, over=(), truncated=()):
     texts = texts or [f"r{i}" for i in range(len(rewards))]
-    return [{"response": t, "reward": r, "sample_index": i, "over_length": i in over} for i, (t, r) in enumerate(zip(texts, rewards))]
+    return [{"response": t, "reward": r, "sample_index": i, "over_length": i in over, "finish_reason": "length" if i in truncated else "stop"}
+            for i, (t, r) in enumerate(zip(texts, rewards))]
+
+
+def test_a_truncated_response_is_never_chosen_and_is_counted():
+    # Sample 1 has the best reward but was cut at max_new_tokens: the best complete reply (3) is chosen instead.
+    pairs, drops = build_pairs([("p", [], responses(0.2, 0.9, -1.0, 0.5, truncated=(1,)))], "best_worst", 0.0, 0)
+    assert (pairs[0]["chosen_sample"], pairs[0]["rejected_sample"]) == (3, 2)
+    assert drops == [{"prompt_id": "p", "sample_index": 1, "reason": "truncated_not_chosen"}]
+
+
+def test_a_truncated_response_may_still_be_the_rejected_one():
+    pairs, drops = build_pairs([("p", [], responses(0.2, 0.9, -1.0, truncated=(2,)))], "best_worst", 0.0, 0)
+    assert (pairs[0]["chosen_sample"], pairs[0]["rejected_sample"]) == (1, 2) and drops == []
+
+
+def test_a_prompt_without_a_complete_response_above_the_worst_is_dropped():
+    pairs, drops = build_pairs([("p", [], responses(0.2, 0.9, truncated=(0, 1)))], "best_worst", 0.0, 0)
+    assert pairs == [] and {d["reason"] for d in drops} == {"truncated_not_chosen", "no_complete_response"}
+    pairs, drops = build_pairs([("q", [], responses(0.2, 0.9, truncated=(1,)))], "best_worst", 0.0, 0)
+    assert pairs == [] and drops[-1]["reason"] == "no_complete_response_above_the_worst"
+
+
+@pytest.mark.parametrize("rule", ["best_random", "random"])
+def test_no_rule_chooses_a_truncated_response(rule):
+    for seed in range(20):
+        pairs, _ = build_pairs([("p", [], responses(0.9, 0.5, 0.3, 0.1, truncated=(0, 2)))], rule, 0.0, seed)
+        assert all(p["chosen_sample"] in (1, 3) for p in pairs)
 
 
 def test_best_worst_picks_max_and_min():
@@ -81,8 +108,8 @@ def rewards_table():
 
     prompt = [{"role": "user", "content": "abcd"}]
     rows = [
-        # p1: three usable responses, best 0.9 (sample 2), worst 0.1 (sample 0)
-        ("p1", 0, "xx", 0.1, 2, "stop"), ("p1", 1, "dcb", 0.5, 3, "stop"), ("p1", 2, "dcba", 0.9, 4, "length"),
+        # p1: three responses (sample 1 truncated), best 0.9 (sample 2), worst 0.1 (sample 0)
+        ("p1", 0, "xx", 0.1, 2, "stop"), ("p1", 1, "dcb", 0.5, 3, "length"), ("p1", 2, "dcba", 0.9, 4, "stop"),
         # p2: a tie: no pair
         ("p2", 1, "ab", 0.3, 2, "stop"), ("p2", 0, "ba", 0.3, 2, "stop"),
     ]

@@ -55,7 +55,7 @@ def cluster(request):
 # a real cluster), and the evaluation/report tail is left out: as 56 single jobs the whole smoke DAG takes ~8 minutes
 # on this project's 2-core machines, this part 4-5.
 TARGETS = ("results/iter1/policy", "results/rm/bt/heldout.json")
-GROUPS = {"data": ("synthesize_dataset", "normalize_dataset", "build_base_model", "build_mixture", "select_prompts")}
+GROUPS = {"data": ("synthesize_dataset", "normalize_dataset", "build_base_model", "adopt_base_model", "build_mixture", "select_prompts")}
 SACCT_FIELDS = ("JobID", "JobName", "Comment", "State", "ExitCode", "AllocCPUS", "ReqMem", "Timelimit", "Partition")
 
 

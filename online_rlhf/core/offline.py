@@ -1,5 +1,5 @@
 """Compute nodes are offline: every Hub model and dataset is prefetched on the login node (`snakemake prefetch`, into
-resources/{models,data}/hub/<name>/ with a PREFETCH.json naming repo, revision and resolved commit), and a process
+resources/models/prefetched/<name>/ and resources/data/hub/<name>/ with a PREFETCH.json naming repo, revision and resolved commit), and a process
 inside a SLURM job runs with HF_HUB_OFFLINE=1 so no library can reach for the Hub behind the workflow's back. What
 was not prefetched fails early with a message that names it and the command that fetches it."""
 
@@ -11,8 +11,9 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 PREFETCH_RECORD = "PREFETCH.json"
-# rules/data.smk: resources/models/hub/<models key> and resources/data/hub/<datasets key>
-HUB_FOLDERS = {"models": "models", "data": "datasets"}
+# rules/data.smk: resources/models/prefetched/<models key> and resources/data/hub/<datasets key>. Model downloads are not
+# under models/hub/: resources/models/<source>/base is the adopted base model for every source, hub included.
+HUB_FOLDERS = {("models", "prefetched"): "models", ("data", "hub"): "datasets"}
 PREFETCH_HINT = "on a node with internet (the login node) run `snakemake prefetch --configfile <your config>`"
 
 
@@ -31,12 +32,12 @@ def hub_offline(environ: MutableMapping[str, str] = os.environ) -> bool:
 
 
 def hub_folder_key(path: str | Path) -> str | None:
-    """`models.base` for resources/models/hub/base, `datasets.hh_rlhf` for resources/data/hub/hh_rlhf; None for a
+    """`models.base` for resources/models/prefetched/base, `datasets.hh_rlhf` for resources/data/hub/hh_rlhf; None for a
     folder the workflow builds itself or a local path."""
     parts = Path(path).parts
     for i in range(len(parts) - 3):
-        if parts[i] == "resources" and parts[i + 1] in HUB_FOLDERS and parts[i + 2] == "hub":
-            return f"{HUB_FOLDERS[parts[i + 1]]}.{parts[i + 3]}"
+        if parts[i] == "resources" and (parts[i + 1], parts[i + 2]) in HUB_FOLDERS:
+            return f"{HUB_FOLDERS[parts[i + 1], parts[i + 2]]}.{parts[i + 3]}"
     return None
 
 

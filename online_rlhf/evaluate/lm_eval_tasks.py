@@ -4,8 +4,9 @@
   the made-up world's tasks, and GSM8K as lm-eval's own built-in task (its prompt, 8-shot split and the standard
   "strict-match" / "flexible-extract" answer filters, read from the installed package) pointed at a local test.jsonl
   in the real {question, answer "... #### N"} format.
-- hub: lm-eval's built-in task (or group, e.g. mmlu) by name, with `dataset_path` overridden to a snapshot of the
-  Hub dataset prefetched on the login node at a pinned revision, so compute nodes never reach the Hub.
+- hub: lm-eval's built-in task (or group, e.g. mmlu) by name, from a copy of its task folder whose `dataset_path`
+  points at a snapshot of the Hub dataset prefetched on the login node at a pinned revision, so compute nodes never
+  reach the Hub.
 
 Tasks that execute model-written code (HumanEval, MBPP) run only when the config allows it explicitly.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from pathlib import Path
 
 import yaml
@@ -92,14 +94,47 @@ def offline_task_config(name: str, template: str, files: dict[str, str]) -> dict
     return cfg
 
 
-def hub_task_config(task: str, snapshot: str | Path) -> dict:
-    """A built-in task or group by name with its dataset read from a local snapshot of the Hub repository.
+def snapshot_task_dir(task: str, snapshot: str | Path, num_fewshot: int, dest: str | Path, index=None) -> Path:
+    """A built-in task or group (e.g. mmlu: 4 subgroups, 57 subjects) by name, with its dataset read from a local
+    snapshot of the Hub repository: a copy of the task's folder from the installed lm-eval in `dest`, every
+    `dataset_path` in it pointing at the snapshot and `num_fewshot` set where the dataset is named (members inherit
+    it through `include`). A TaskManager given `include_path=dest` prefers these files to the built-in ones.
 
-    lm-eval reads a top-level dict as a new inline task, not as overrides of a registered one; overrides of a
-    registered task or group are given as a member of a group, and a group hands them down to all its members
-    (mmlu -> every subject). So: a one-member wrapper group, which adds no metrics of its own.
+    Not a dict override: lm-eval 0.4.13 reads a top-level dict as a new inline task (mmlu without a dataset_name), and
+    a one-member wrapper group around a group task builds a cycle in the group tree (mmlu -> mmlu_stem -> mmlu ...,
+    RecursionError in simple_evaluate); the paper config's mmlu failed that way.
     """
-    return {"group": f"{task}_snapshot", "task": [{"task": task, "dataset_path": str(Path(snapshot).resolve())}]}
+    if index is None:
+        from lm_eval.tasks import TaskManager
+
+        index = TaskManager().task_index
+    entry = index.get(task)
+    if entry is None:
+        raise ValueError(f"lm-eval {_lm_eval_version()} has no built-in task or group {task!r}")
+    src, dest = Path(entry.yaml_path).parent, Path(dest)
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    snapshot = str(Path(snapshot).resolve())
+    named = 0
+    for path in sorted(p for p in dest.rglob("*") if p.is_file() and (p.suffix == ".yaml" or p.name.endswith("_yaml"))):
+        text = path.read_text()
+        if not DATASET_PATH.search(text):
+            continue
+        text = DATASET_PATH.sub(f"dataset_path: {snapshot}", NUM_FEWSHOT.sub("", text))
+        path.write_text(text.rstrip("\n") + f"\nnum_fewshot: {num_fewshot}\n")
+        named += 1
+    if not named:
+        raise ValueError(f"lm-eval task {task!r}: no dataset_path in {src} to point at the snapshot {snapshot}")
+    return dest
+
+
+DATASET_PATH = re.compile(r"^dataset_path:.*$", re.MULTILINE)
+NUM_FEWSHOT = re.compile(r"^num_fewshot:.*\n?", re.MULTILINE)
+
+
+def _lm_eval_version() -> str:
+    import lm_eval
+
+    return lm_eval.__version__
 
 
 def headline(results: dict, task: str, metric: str | None) -> tuple[str, float]:

@@ -25,13 +25,15 @@ GENERATION_RULES = frozenset({"generate", "generate_eval", "generate_validation"
 # Jobs whose outputs are bit-identical on CPU (seeded, deterministic kernels) but not on GPUs: cuBLAS/cuDNN kernels
 # with atomics or split-K reductions in training, bf16 accumulation, DeepSpeed's reduction order, and vLLM's
 # continuous batching (which prompts share a batch depends on timing, and so do padding and the kernels chosen).
-# Every other rule is a pure function of its inputs on any hardware and must always reproduce exactly.
+# An API judge (the paper's GPT-4 benchmarks) does not reproduce its answers even at temperature 0. Every rule whose
+# `gpu` resource the config sets is here (tests/test_manifest.py checks it against rules/*.smk); every other rule is
+# a pure function of its inputs on any hardware and must always reproduce exactly.
 GPU_NONDETERMINISTIC_RULES = GENERATION_RULES | frozenset(
     {
         "train_sft", "train_reward_model", "train_offline_dpo", "train_dpo", "train_preference_model",
-        # every job that runs a judge model (rules/common.smk: one definition of judging)
+        # every job that runs a judge model (rules/common.smk: one definition of judging) or asks an API judge
         "score", "judge_eval", "judge_validation", "length_bias_score",
-        "evaluate_reward_model", "evaluate_preference_model", "reward_bench",
+        "evaluate_reward_model", "evaluate_preference_model", "reward_bench", "lm_eval", "judge_benchmark",
     }
 )
 MODES = ("exact", "tolerance")

@@ -38,7 +38,7 @@ CODE_PATHS = (
     "Snakefile", "Experiments.smk", "rules", "scripts", "online_rlhf", "envs", "profiles", "report", "pyproject.toml",
     "config/schema.yaml", "config/accelerate",
 )
-WORKFLOW_PATHS = CODE_PATHS + ("config",)
+WORKFLOW_PATHS = CODE_PATHS + ("config", "data")  # data/samples: the real-model config reads them
 IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 
 # Fields of the manifest that legitimately change between identical runs: when and how long, and the job logs
@@ -328,7 +328,7 @@ def seeds(config: Any, prefix: str = "") -> dict[str, int]:
 def hub_sources(config: dict, root: str | Path) -> list[dict[str, Any]]:
     """Hub models and datasets with their pinned revision and, once prefetched, the commit it resolved to."""
     sources = []
-    for section, base in (("models", "resources/models/hub"), ("datasets", "resources/data/hub")):
+    for section, base in (("models", "resources/models/prefetched"), ("datasets", "resources/data/hub")):
         for name, spec in sorted(config.get(section, {}).items()):
             if spec.get("source") != "hub":
                 continue

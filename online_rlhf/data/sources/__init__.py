@@ -57,7 +57,7 @@ PAIR_ADAPTERS = {
     "tldr": tldr,
     "nectar": nectar,
 }
-KIND = {**{f: "pairs" for f in PAIR_ADAPTERS}, "messages": "sft", "prompts": "prompts"}
+KIND = {**{f: "pairs" for f in PAIR_ADAPTERS}, "messages": "sft", "gsm8k": "sft", "prompts": "prompts"}
 
 SCHEMAS = {
     "pairs": CANDIDATE_SCHEMA,
@@ -181,6 +181,26 @@ def convert_messages(records: Iterable[Record | Malformed], source: str, field: 
         if field not in rec.data:
             raise RowError("missing_field", f"field {field!r} is missing")
         messages = check_messages(rec.data[field], field, last_role="assistant")
+        yield {"id": prompt_id(messages), "messages": messages}
+
+    rows, drops, n_in = _convert(records, source, convert_one)
+    out = Converted(_frame(rows, SCHEMAS["sft"]), _frame(drops, DROP_SCHEMA), n_in)
+    out.check_accounting(source)
+    return out
+
+
+def convert_gsm8k(records: Iterable[Record | Malformed], source: str) -> Converted:
+    """GSM8K's native rows (`question`, `answer` = worked solution ending in `#### N`) as SFT conversations: the
+    question as the user turn, the solution unchanged as the assistant turn (so the policy learns the `#### N` form
+    that GSM8K's strict-match scoring reads)."""
+
+    def convert_one(rec: Record):
+        for key in ("question", "answer"):
+            if not isinstance(rec.data.get(key), str) or not rec.data[key].strip():
+                raise RowError("missing_field", f"field {key!r} is missing or empty")
+        if "#### " not in rec.data["answer"]:
+            raise RowError("no_final_answer", "answer has no '#### N' line")
+        messages = [{"role": "user", "content": rec.data["question"]}, {"role": "assistant", "content": rec.data["answer"]}]
         yield {"id": prompt_id(messages), "messages": messages}
 
     rows, drops, n_in = _convert(records, source, convert_one)
