@@ -48,7 +48,7 @@ STAGE_PREFIXES: dict[str, list[str]] = {
 # The rules of each shared stage, by their name in the workflow. A rule missing here while its output lies under a
 # shared prefix would be defined twice for one file; Experiments.smk checks every output and names such a rule.
 STAGE_RULES: dict[str, list[str]] = {
-    "data": ["prefetch", "build_base_model", "prefetch_model", "prefetch_dataset", "synthesize_dataset",
+    "data": ["prefetch", "build_base_model", "adopt_base_model", "prefetch_model", "prefetch_dataset", "synthesize_dataset",
              "normalize_dataset", "build_mixture", "mixture_stats", "synthesize_benchmarks", "prefetch_benchmark",
              "prefetch_benchmark_url", "build_reward_bench", "prefetch_reward_bench"],
     "sft": ["train_sft"],
