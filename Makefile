@@ -9,7 +9,7 @@ CORES ?= all
 
 VLLM_VENV := .venv-vllm
 
-.PHONY: run test lint format docs dry-run report audit install vllm clean seeds
+.PHONY: run test lint format docs dry-run report audit install vllm clean seeds experiments
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ report: $(BIN)/.installed
 # ARGS e.g. "--workdir /tmp/rebuild --cores 2", or "--configfile config/x.yaml" to see what a change touches).
 audit: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/audit.py $(ARGS)
+
+# Experiments side by side (docs/experiments.md): config/experiments/ablations.yaml by default, one DAG, shared stages
+# built once; ARGS e.g. "--configfile config/experiments/seeds.yaml" or "-n" to see which jobs each experiment adds.
+experiments: $(BIN)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s Experiments.smk --cores $(CORES) $(ARGS)
 
 # The paper's ordering under 3 seeds (docs/world.md): the default workflow once per seed, each in its own folder
 # experiments/seeds/<seed>/ (links to this checkout's code; only `seed` differs), then one table of the ordering test

@@ -94,7 +94,11 @@ if CHAT_BENCH:
             ),
             benchmarks=lambda wc: as_json(
                 [
-                    {"benchmark": b, "questions": chat_file(b, "questions"), "output": chat_answers(wc.model, b)}
+                    {
+                        "benchmark": b,
+                        "questions": chat_file(b, "questions"),
+                        "output": module_path(chat_answers(wc.model, b)),
+                    }
                     | ({"layout": CHAT_BENCH[b]["layout"]} if b == "arena_hard" else {})
                     for b in CHAT_BENCH
                 ]

@@ -36,6 +36,16 @@ SELECTION = config["selection"]
 VALIDATION_PROMPTS = SELECTION["validation_prompts"] if SELECTION else 0
 
 
+# Snakemake rewrites the paths of inputs, outputs and logs when this workflow runs as a module (Experiments.smk: one
+# module per experiment, its results under results/experiments/<name>/), not paths inside params (task JSON,
+# --flag strings); those go through the module's own path modifier here. Outside a module it changes nothing.
+_PATH_MODIFIER = workflow.modifier.path_modifier
+
+
+def module_path(path):
+    return str(_PATH_MODIFIER.modify(path)) if path else path
+
+
 def names_regex(names):
     return "|".join(sorted(names)) or "^$"
 
@@ -317,9 +327,13 @@ def dpo_reference(wildcards):
 
 
 def dpo_pairs(wildcards):
+    """Algorithm 2's DPO data of iteration t: D_t (current), D_1:t (history), or D_off + D_1:t (offline_history,
+    the offline DPO set beside the online pairs)."""
     t = int(wildcards.iteration)
-    first = 1 if config["online"]["data"] == "history" else t
-    return [f"results/iter{s}/pairs.parquet" for s in range(first, t + 1)]
+    data = config["online"]["data"]
+    first = t if data == "current" else 1
+    offline = [clean_table(config["offline_dpo"]["dataset"])] if data == "offline_history" else []
+    return offline + [f"results/iter{s}/pairs.parquet" for s in range(first, t + 1)]
 
 
 def responses_per_prompt(sampling):
@@ -406,7 +420,7 @@ def chat_file(name, role):
     rel = files[role] if role in files else None  # e.g. no baseline: only Arena-Hard has one
     if rel and spec["source"] == "synthetic" and name == "arena_hard":
         rel = rel.format(layout=spec["layout"])
-    return f"{benchmark_data_dir(name, spec)}/{rel}" if rel else ""
+    return module_path(f"{benchmark_data_dir(name, spec)}/{rel}") if rel else ""
 
 
 def chat_option(name, role, flag):
@@ -426,22 +440,24 @@ def lm_eval_task_specs(model):
         entry = {
             "name": name,
             "num_fewshot": spec["num_fewshot"],
-            "output": f"results/eval/{model}/{name}.json",
-            "samples": f"results/eval/{model}/{name}/samples.jsonl",
+            "output": module_path(f"results/eval/{model}/{name}.json"),
+            "samples": module_path(f"results/eval/{model}/{name}/samples.jsonl"),
         }
         if spec["metric"]:
             entry["metric"] = spec["metric"]
         if spec["source"] == "hub":
             entry.update(
-                task=spec["task"] if "task" in spec else name, snapshot=f"resources/benchmarks/hub/lm_eval_{name}"
+                task=spec["task"] if "task" in spec else name,
+                snapshot=module_path(f"resources/benchmarks/hub/lm_eval_{name}"),
             )
         elif spec["source"] == "synthetic":
             template = spec["template"] if "template" in spec else name
             entry.update(
-                template=template, files={"test": f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl"}
+                template=template,
+                files={"test": module_path(f"resources/benchmarks/synthetic/lm_eval/{template}/test.jsonl")},
             )
         else:
-            entry.update(template=spec["template"], files=spec["files"])
+            entry.update(template=spec["template"], files={k: module_path(v) for k, v in spec["files"].items()})
         specs.append(entry)
     return specs
 

@@ -242,9 +242,9 @@ if ONPOLICY:
         input:
             samples=list(onpolicy_samples().values()),
         output:
-            metrics=report("results/rm/onpolicy.json", caption="../report/judges.rst", category="Reward models"),
+            metrics=report("results/onpolicy/accuracy.json", caption="../report/judges.rst", category="Reward models"),
         params:
-            samples=" ".join(f"{k}={v}" for k, v in onpolicy_samples().items()),
+            samples=" ".join(f"{k}={module_path(v)}" for k, v in onpolicy_samples().items()),
         log:
             "results/logs/onpolicy_accuracy.log",
         benchmark:

@@ -16,14 +16,16 @@ rule report:
         benchmarks=benchmark_outputs(),
         # Table 5 reads the mixture-statistics stage's files only where this workflow has that stage.
         table5_stats=lambda wc: [
-            f for f in (f"results/data/stats/{m}.json" for m in config["mixtures"]) if produced_by_workflow(f)
+            f
+            for f in (f"results/data/stats/{m}.json" for m in config["mixtures"])
+            if produced_by_workflow(module_path(f))
         ],
         compare=[c["summary"] for c in config["report"]["compare"]],
         judges="results/rm/judges.json",
         length_bias_plots=[f"results/rm/length_bias/{n}.png" for n in LB_JUDGES] if LB else [],
         selection="results/selection/best.json" if SELECTION else [],
         ordering="results/eval/ordering.json",
-        onpolicy="results/rm/onpolicy.json" if ONPOLICY else [],
+        onpolicy="results/onpolicy/accuracy.json" if ONPOLICY else [],
     output:
         json=report("results/report/summary.json", caption="../report/summary.rst", category="Report"),
         markdown=report("results/report/summary.md", caption="../report/summary.rst", category="Report"),

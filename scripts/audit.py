@@ -20,6 +20,7 @@ import yaml
 
 from online_rlhf.core.cli import logger, parser
 from online_rlhf.core.tables import write_json
+from online_rlhf.experiments.plan import experiment_manifest, experiment_of_manifest
 from online_rlhf.provenance.audit import MODES, Tolerances, compare, format_audit
 from online_rlhf.provenance.manifest import ManifestError, copy_workflow, load_manifest
 
@@ -36,8 +37,13 @@ def snakemake_command() -> str:
     return found
 
 
-def rebuild(workdir: Path, recorded: dict, configfiles: list[str], cores: str | None, extra: list[str]) -> Path:
-    """Copy the workflow into `workdir`, build results/manifest.json there from scratch; return the manifest path."""
+def rebuild(workdir: Path, recorded: dict, configfiles: list[str], cores: str | None, extra: list[str],
+            manifest: str = MANIFEST) -> Path:
+    """Copy the workflow into `workdir`, build the manifest there from scratch; return its path. An experiment's
+    manifest (results/experiments/<name>/manifest.json) is rebuilt by Experiments.smk as a set of that one
+    experiment: its shared stages keep their folders (same config, same fingerprints), and it builds them itself."""
+    experiment = experiment_of_manifest(manifest)
+    target = experiment_manifest(experiment) if experiment else MANIFEST
     if workdir.exists() and any(workdir.iterdir()):
         sys.exit(f"audit: {workdir} is not empty; a rebuild starts from an empty folder")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -56,7 +62,12 @@ def rebuild(workdir: Path, recorded: dict, configfiles: list[str], cores: str | 
         (workdir / "config/audit").mkdir(parents=True, exist_ok=True)
         (workdir / "config/audit/recorded.yaml").write_text(yaml.safe_dump(recorded["run"]["config"], sort_keys=False))
         used = ["config/audit/recorded.yaml"]
-    cmd = [snakemake_command(), "--configfile", *used, *(["--cores", cores] if cores else []), *extra, MANIFEST]
+        if experiment:
+            one = {"base": used[0], "experiments": {experiment: {}}}
+            (workdir / "config/audit/experiment.yaml").write_text(yaml.safe_dump(one, sort_keys=False))
+            used = ["config/audit/experiment.yaml"]
+    snakefile = ["-s", "Experiments.smk"] if experiment else []
+    cmd = [snakemake_command(), *snakefile, "--configfile", *used, *(["--cores", cores] if cores else []), *extra, target]
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     # The recorded run's environment variables (set or unset alike): they can change what jobs write.
     for name, value in recorded.get("environment", {}).get("variables", {}).items():
@@ -75,7 +86,7 @@ def rebuild(workdir: Path, recorded: dict, configfiles: list[str], cores: str | 
         log.error("rebuild failed (snakemake exit %d); full log: %s", proc.returncode, log_path)
         sys.exit(4)
     log.info("rebuild took %.0f s", time.monotonic() - start)
-    return workdir / MANIFEST
+    return workdir / target
 
 
 if __name__ == "__main__":
@@ -95,7 +106,7 @@ if __name__ == "__main__":
             rebuilt_path, workdir = Path(a.rebuilt), None
         else:
             workdir = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="online-rlhf-audit-"))
-            rebuilt_path = rebuild(workdir.resolve(), recorded, a.configfile, a.cores, a.snakemake_args.split())
+            rebuilt_path = rebuild(workdir.resolve(), recorded, a.configfile, a.cores, a.snakemake_args.split(), a.manifest)
         rebuilt = load_manifest(rebuilt_path)
     except ManifestError as err:
         sys.exit(f"audit: {err}")

@@ -68,7 +68,7 @@ if __name__ == "__main__":
     p.add_argument("--length-bias-plots", nargs="*", default=[], help="Figure 3 heatmaps, one per judge")
     p.add_argument("--selection", default=None, help="results/selection/best.json: the best iterate on validation")
     p.add_argument("--ordering", default=None, help="results/eval/ordering.json: the claim SFT < offline DPO < iter1 < ... tested")
-    p.add_argument("--onpolicy", default=None, help="results/rm/onpolicy.json: the online judge's accuracy on the policy's own samples")
+    p.add_argument("--onpolicy", default=None, help="results/onpolicy/accuracy.json: the online judge's accuracy on the policy's own samples")
     a = p.parse_args()
     onpolicy = read_json(a.onpolicy) if a.onpolicy else None
     claim = read_json(a.ordering) if a.ordering else None

@@ -6,6 +6,7 @@ absent say "not run". `--check` only verifies that the page is unedited since it
         [--benchmarks benchmarks/results/*.json] --output docs/results.md
 """
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import logger, parser
 from online_rlhf.provenance.results_doc import ResultsDocError, document, load_benchmark_file, load_run, stamp, verify
+from online_rlhf.report.compare import results_section
 
 log = logger("results_doc")
 
@@ -31,6 +33,8 @@ if __name__ == "__main__":
                    help="a run folder (the workflow's working directory) under a label: default, smollm2, or any other")
     p.add_argument("--seeds", nargs="*", default=[], metavar="FOLDER", help="folders of the default config under other seeds")
     p.add_argument("--benchmarks", nargs="*", default=[], metavar="FILE", help="benchmarks/results/*.json")
+    p.add_argument("--experiments", nargs="*", default=[], metavar="FILE",
+                   help="results/experiments/_comparison/comparison.json of experiment sets (Experiments.smk)")
     p.add_argument("--output", default="docs/results.md")
     p.add_argument("--check", action="store_true", help="only verify that --output is unedited since it was generated")
     a = p.parse_args()
@@ -52,10 +56,14 @@ if __name__ == "__main__":
             [f"--run {shlex.quote(f'{label}={folder}')}" for label, folder in a.run]
             + ([f"--seeds {' '.join(map(shlex.quote, a.seeds))}"] if a.seeds else [])
             + ([f"--benchmarks {' '.join(map(shlex.quote, a.benchmarks))}"] if a.benchmarks else [])
+            + ([f"--experiments {' '.join(map(shlex.quote, a.experiments))}"] if a.experiments else [])
             + [f"--output {shlex.quote(a.output)}"]
         )
         Path(a.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.output).write_text(stamp(document(runs, seeds, files, command)))
+        comparisons = [(f, json.loads(Path(f).read_text())) for f in a.experiments]
+        body = document(runs, seeds, files, command)
+        body += ("\n" + results_section(comparisons)) if comparisons else ""
+        Path(a.output).write_text(stamp(body))
     except ResultsDocError as err:
         sys.exit(f"results_doc: {err}")
     log.info("wrote %s", a.output)

@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "online_rlhf"
 # Lower layers first; `config` (validation), `config_docs` (docs/config.md from the schema) and `preflight` read every
 # stage's settings, so they sit on top.
-LAYERS = ["core", "world", "data", "train", "judges", "online", "evaluate", "report", "provenance", "config", "config_docs", "preflight"]
+LAYERS = ["core", "world", "data", "train", "judges", "online", "evaluate", "report", "provenance", "experiments", "config", "config_docs", "preflight"]
 
 
 def imported_subpackages(path: Path) -> set[str]:

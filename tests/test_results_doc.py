@@ -151,11 +151,11 @@ def test_the_ordering_test_and_on_policy_accuracy_are_shown_where_the_run_has_th
     summary["claim"] = {"chain": ["sft", "iter1"], "z": 2.0, "judge": "oracle", "artifact": "results/eval/ordering.json", "modes": {
         "greedy": {"holds": True, "holds_significantly": False, "failed_steps": [],
                    "steps": [{"lower": "sft", "higher": "iter1", "diff": 0.01, "stderr": 0.02, "z": 0.5, "holds": True, "significant": False}]}}}
-    summary["onpolicy"] = {"artifact": "results/rm/onpolicy.json", "loop": {"pairs": 120, "accuracy": 0.7, "stderr": 0.04, "rows": 2}}
+    summary["onpolicy"] = {"artifact": "results/onpolicy/accuracy.json", "loop": {"pairs": 120, "accuracy": 0.7, "stderr": 0.04, "rows": 2}}
     text = rd.claim_section(summary)
     assert "sft < iter1" in text and "the ordering holds (not every step significant)" in text
     assert "| sft → iter1 | 0.010 | 0.020 | 0.500 | yes | no |" in text
-    assert "the loop's samples, oracle-labelled pairs, `results/rm/onpolicy.json`): accuracy **0.700** ± 0.040 on 120 pairs" in rd.reward_model_section(summary)
+    assert "the loop's samples, oracle-labelled pairs, `results/onpolicy/accuracy.json`): accuracy **0.700** ± 0.040 on 120 pairs" in rd.reward_model_section(summary)
 
 
 def test_benchmark_columns_carry_the_reports_labels():

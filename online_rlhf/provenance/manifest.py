@@ -35,7 +35,7 @@ MANIFEST_VERSION = 1
 # What the audit copies into a fresh folder to rebuild (code and config, never results) and what the code identity
 # is hashed over. Config files are copied but not hashed as code: the effective config is recorded in full instead.
 CODE_PATHS = (
-    "Snakefile", "rules", "scripts", "online_rlhf", "envs", "profiles", "report", "pyproject.toml",
+    "Snakefile", "Experiments.smk", "rules", "scripts", "online_rlhf", "envs", "profiles", "report", "pyproject.toml",
     "config/schema.yaml", "config/accelerate",
 )
 WORKFLOW_PATHS = CODE_PATHS + ("config", "data")  # data/samples: the real-model config reads them
