@@ -92,7 +92,8 @@ def check_model(name: str, spec: dict, root: Path, findings: Findings, adopted: 
     try:
         tok = AutoTokenizer.from_pretrained(str(folder), **kwargs)
         apply_tokenizer_spec(tok, spec.get("pad_token"), spec.get("chat_template"), key)
-        findings.problems += tokenizer_problems(tok, key)
+        # only the base model is trained here (SFT, RM, DPO inherit its tokenizer); a judge or external RM is only run
+        findings.problems += tokenizer_problems(tok, key, training=name == "base")
     except (ValueError, OSError) as err:
         findings.problems.append(f"{key}: tokenizer of {folder} ({what}): {err}")
     if gguf_file:

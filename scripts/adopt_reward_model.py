@@ -30,7 +30,7 @@ if __name__ == "__main__":
     if not any(arch.endswith("ForSequenceClassification") for arch in cfg.architectures or []) or cfg.num_labels != 1:
         raise SystemExit(f"{src}: not a scalar reward model (architectures {cfg.architectures}, num_labels {cfg.num_labels}); "
                          "expected a *ForSequenceClassification with one label")
-    tok = load_tokenizer(src, a.pad_token, a.chat_template)
+    tok = load_tokenizer(src, a.pad_token, a.chat_template, training=False)
     out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
     linked = []

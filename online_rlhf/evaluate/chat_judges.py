@@ -310,7 +310,7 @@ class LocalJudge(_LLMJudge):
 
         self.name = str(path)
         self.device = default_device()
-        self.tok = load_tokenizer(path, pad_token=pad_token)
+        self.tok = load_tokenizer(path, pad_token=pad_token, training=False)
         self.model = load_policy(path, dtype=dtype, device=self.device)
 
     def _encode(self, messages: list[dict]):

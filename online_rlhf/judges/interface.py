@@ -78,5 +78,5 @@ def over_length(tokenizer_dir: str | None, prompts: list[list[dict]], responses:
         return [False] * len(responses)
     from online_rlhf.train.models import chat_length, load_tokenizer
 
-    tok = load_tokenizer(tokenizer_dir)
+    tok = load_tokenizer(tokenizer_dir, training=False)
     return [chat_length(tok, p + [{"role": "assistant", "content": r}]) > max_length for p, r in zip(prompts, responses, strict=True)]

@@ -37,7 +37,7 @@ def score_with_reward_model(
     from online_rlhf.train.models import default_device, load_reward_model, load_tokenizer
 
     device = default_device()
-    tok = load_tokenizer(rm_dir)
+    tok = load_tokenizer(rm_dir, training=False)
     tok.truncation_side = "left"
     model = load_reward_model(rm_dir, dtype=dtype, device=device)
     texts = [

@@ -143,13 +143,15 @@ def apply_tokenizer_spec(tok, pad_token: str | None, chat_template: str | None, 
     return tok
 
 
-def tokenizer_problems(tok, key: str) -> list[str]:
+def tokenizer_problems(tok, key: str, training: bool = True) -> list[str]:
     """What makes a tokenizer unfit for this workflow, each naming the config key that fixes it.
 
     Pad must be an existing special token that is not EOS (pad = EOS makes an RM score chosen and rejected alike and
     teaches a policy never to stop) and that the chat template never emits (a template token as pad would be masked
     out of attention). The template must carry `{% generation %}` markers, so SFT trains on assistant turns only,
-    and must actually mark assistant tokens on a probe conversation."""
+    and must actually mark assistant tokens on a probe conversation. training=False (a judge or a sampler that is
+    never trained here, e.g. an external reward model or a benchmark's local judge): a template without the
+    markers is fine, since only assistant-only loss reads them."""
     problems = []
     if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
         problems.append(
@@ -160,6 +162,8 @@ def tokenizer_problems(tok, key: str) -> list[str]:
         problems.append(f"{key}.pad_token: {tok.pad_token!r} is an ordinary vocabulary entry; name an unused special token")
     if not tok.chat_template:
         problems.append(f"{key}.chat_template: the tokenizer has no chat template; set one of {sorted(CHAT_TEMPLATES)}")
+        return problems
+    if not training:
         return problems
     if not GENERATION_TAG.search(tok.chat_template):
         problems.append(
@@ -178,8 +182,12 @@ def tokenizer_problems(tok, key: str) -> list[str]:
     return problems
 
 
-def load_tokenizer(path: str | Path, pad_token: str | None = None, chat_template: str | None = None, key: str = "models.<name>"):
-    """Load a tokenizer, apply an optional pad token / template, enforce tokenizer_problems(), pad on the left."""
+def load_tokenizer(
+    path: str | Path, pad_token: str | None = None, chat_template: str | None = None, key: str = "models.<name>",
+    training: bool = True,
+):
+    """Load a tokenizer, apply an optional pad token / template, enforce tokenizer_problems() (training=False: a
+    model that is only run, not trained here), pad on the left."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(check_model_dir(path, "tokenizer")))
@@ -187,7 +195,7 @@ def load_tokenizer(path: str | Path, pad_token: str | None = None, chat_template
     # folder must not depend on the environment it was loaded in (the reproducibility audit compares it bytewise).
     tok.init_kwargs.pop("local_files_only", None)
     apply_tokenizer_spec(tok, pad_token, chat_template, key)
-    problems = tokenizer_problems(tok, key)
+    problems = tokenizer_problems(tok, key, training)
     if problems:
         raise ValueError(f"tokenizer {path}: " + "; ".join(problems))
     return tok

@@ -153,7 +153,7 @@ def prefer_first_probabilities(
     from online_rlhf.train.models import default_device, load_policy, load_tokenizer
 
     device = default_device()
-    tok = load_tokenizer(pm_dir)
+    tok = load_tokenizer(pm_dir, training=False)
     id_a, id_b = label_token_ids(tok)
     model = load_policy(pm_dir, dtype=dtype, device=device)
     texts = []
