@@ -81,8 +81,9 @@ def slurm_run(cluster, tmp_path_factory):
 
 def _rule(job: dict) -> str:
     """The rule (or group) of a SLURM job, from the comment the plugin gives it: rule_<name>[_wildcards_<...>], where
-    a group job's name is <group>_<its rules>."""
-    name = re.match(r"rule_(\w+?)(?:_wildcards_.*)?$", job["Comment"]).group(1)
+    a group job's name is <group>_<its rules>, the rules cut to five and "..." when there are more (Snakemake's
+    GroupJob.name)."""
+    name = re.match(r"rule_([\w.]+?)(?:_wildcards_.*)?$", job["Comment"]).group(1)
     group = name.split("_")[0]
     return group if group in GROUPS else name
 
