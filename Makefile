@@ -76,22 +76,14 @@ audit: $(BIN)/.installed
 experiments: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s Experiments.smk --cores $(CORES) $(ARGS)
 
-# The paper's ordering under 3 seeds (docs/world.md): the default workflow once per seed, each in its own folder
-# experiments/seeds/<seed>/ (links to this checkout's code; only `seed` differs), then one table of the ordering test
-# per seed: experiments/seeds/ordering.{json,md}. Three default runs' worth of time; SEEDS="a b c" to choose.
-SEEDS ?= 20240513 20240514 20240515
-SEED_LINKS := Snakefile rules scripts online_rlhf config envs report profiles
+# The paper's ordering under 3 seeds (docs/world.md): config/experiments/seeds.yaml through Experiments.smk, the
+# default world once per seed in one DAG; the comparison's group tallies the ordering test per seed
+# (results/experiments/_comparison/comparison.{json,md}). Three default runs' worth of compute.
 seeds: $(BIN)/.installed
-	set -e; for s in $(SEEDS); do \
-	  d=experiments/seeds/$$s; mkdir -p $$d; \
-	  for f in $(SEED_LINKS); do ln -sfn $(CURDIR)/$$f $$d/$$f; done; \
-	  (cd $$d && PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/snakemake --cores $(CORES) --config seed=$$s run_name=seed-$$s $(ARGS)); \
-	done
-	$(BIN)/python scripts/seed_table.py --runs $(foreach s,$(SEEDS),$(s)=experiments/seeds/$(s)/results/report/summary.json) \
-	  --json experiments/seeds/ordering.json --markdown experiments/seeds/ordering.md
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s Experiments.smk --configfile config/experiments/seeds.yaml --cores $(CORES) $(ARGS)
 
 # docs/results.md from a finished run's own files (scripts/results_doc.py): RUN is the run's folder (default: this one);
-# ARGS adds sections, e.g. ARGS="--run smollm2=/path/to/run --seeds /path/a /path/b".
+# ARGS adds sections, e.g. ARGS="--run smollm2=/path/to/run --experiments results/experiments/_comparison/comparison.json".
 RUN ?= .
 .PHONY: results
 results: $(BIN)/.installed

@@ -2,7 +2,7 @@
 (commit, machine) and Snakemake's job records in .snakemake/metadata/ (date, wall time). Sections whose runs are
 absent say "not run". `--check` only verifies that the page is unedited since it was generated.
 
-    python scripts/results_doc.py --run default=. [--run smollm2=<folder>] [--seeds <folder> ...]
+    python scripts/results_doc.py --run default=. [--run smollm2=<folder>]
         [--benchmarks benchmarks/results/*.json] --output docs/results.md
 """
 
@@ -31,10 +31,10 @@ if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--run", action="append", default=[], type=run_arg, metavar="LABEL=FOLDER",
                    help="a run folder (the workflow's working directory) under a label: default, smollm2, or any other")
-    p.add_argument("--seeds", nargs="*", default=[], metavar="FOLDER", help="folders of the default config under other seeds")
     p.add_argument("--benchmarks", nargs="*", default=[], metavar="FILE", help="benchmarks/results/*.json")
     p.add_argument("--experiments", nargs="*", default=[], metavar="FILE",
-                   help="results/experiments/_comparison/comparison.json of experiment sets (Experiments.smk)")
+                   help="results/experiments/_comparison/comparison.json of experiment sets (Experiments.smk): "
+                        "ablations, seeds (their groups carry the ordering test per seed)")
     p.add_argument("--output", default="docs/results.md")
     p.add_argument("--check", action="store_true", help="only verify that --output is unedited since it was generated")
     a = p.parse_args()
@@ -50,18 +50,16 @@ if __name__ == "__main__":
         for label, run in runs.items():
             if run["summary"] is None:
                 log.warning("run %s: %s; its section says not run", label, run["missing"])
-        seeds = [load_run(Path(f).name, f) for f in a.seeds]
         files = [load_benchmark_file(f) for f in a.benchmarks]
         command = "python scripts/results_doc.py " + " ".join(
             [f"--run {shlex.quote(f'{label}={folder}')}" for label, folder in a.run]
-            + ([f"--seeds {' '.join(map(shlex.quote, a.seeds))}"] if a.seeds else [])
             + ([f"--benchmarks {' '.join(map(shlex.quote, a.benchmarks))}"] if a.benchmarks else [])
             + ([f"--experiments {' '.join(map(shlex.quote, a.experiments))}"] if a.experiments else [])
             + [f"--output {shlex.quote(a.output)}"]
         )
         Path(a.output).parent.mkdir(parents=True, exist_ok=True)
         comparisons = [(f, json.loads(Path(f).read_text())) for f in a.experiments]
-        body = document(runs, seeds, files, command)
+        body = document(runs, files, command)
         body += ("\n" + results_section(comparisons)) if comparisons else ""
         Path(a.output).write_text(stamp(body))
     except ResultsDocError as err:

@@ -139,6 +139,24 @@ def test_comparison_table_groups_and_plot(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def claim(holds):
+    models = [{"model": m, "mean_reward": v, "stderr": 0.01} for m, v in (("sft", 0.5), ("offline_dpo", 0.6), ("iter1", 0.7 if holds else 0.55))]
+    mode = {"models": models, "holds": holds, "holds_significantly": holds, "failed_steps": [] if holds else ["offline_dpo < iter1"]}
+    return {"chain": ["sft", "offline_dpo", "iter1"], "modes": {"greedy": mode}}
+
+
+def test_a_group_tallies_the_ordering_test_of_its_members():
+    with_claims = [{**summary(0.0), "claim": claim(True)}, {**summary(0.1), "claim": claim(False)}, {**summary(0.2), "claim": claim(True)}]
+    (g,) = compare(["s1", "s2", "s3"], with_claims, ["1.json", "2.json", "3.json"], {"seeds": ["s1", "s2", "s3"]})["groups"]
+    assert g["ordering"]["tally"]["greedy"] == {"runs": 3, "holds": 2, "holds_significantly": 2} and g["no_ordering_test"] == []
+    assert [r["run"] for r in g["ordering"]["runs"]] == ["s1", "s2", "s3"]
+    text = results_section([("x/comparison.json", compare(["s1", "s2", "s3"], with_claims, ["1", "2", "3"], {"seeds": ["s1", "s2", "s3"]}))])
+    assert "holds in 2 of 3 runs" in text and "| s2 | 0.500 ± 0.010 | 0.600 ± 0.010 | 0.550 ± 0.010 | no | no | offline_dpo < iter1 |" in text
+    # a member without the test (a world without an oracle) leaves the group without a tally, and says which one
+    (g,) = compare(["s1", "x"], [with_claims[0], summary(0.0)], ["1.json", "x.json"], {"seeds": ["s1", "x"]})["groups"]
+    assert g["ordering"] is None and g["no_ordering_test"] == ["x: its summary has no 'claim'"]
+
+
 def test_a_summary_without_policies_is_named():
     with pytest.raises(ValueError, match=r"b\.json: missing key 'policies'"):
         compare(["a", "b"], [summary(0.0), {"iterations": []}], ["a.json", "b.json"])
@@ -195,7 +213,7 @@ def test_three_seeds_plan_three_sft_jobs_with_their_seed():
     assert len(commands) == 3
     seeds = sorted(re.search(r"--seed (\d+)", c).group(1) for c in commands)
     outputs = {re.search(r"--output (\S+)", c).group(1) for c in commands}
-    assert seeds == ["1", "2", "3"] and len(outputs) == 3
+    assert seeds == ["2", "20240513", "3"] and len(outputs) == 3
 
 
 def test_offline_history_feeds_the_offline_set_to_every_iteration(tmp_path):

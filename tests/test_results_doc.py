@@ -91,25 +91,12 @@ def test_a_manifest_without_memory_says_where_the_memory_figure_came_from(tmp_pa
 def test_absent_runs_and_sections_say_not_run(tmp_path):
     (tmp_path / "empty").mkdir()
     runs = {"default": rd.load_run("default", make_run(tmp_path / "run")), "smollm2": rd.load_run("smollm2", tmp_path / "empty")}
-    page = rd.document(runs, [], [], "python scripts/results_doc.py --run default=run")
+    page = rd.document(runs, [], "python scripts/results_doc.py --run default=run")
     assert f"**Not run**: {tmp_path / 'empty' / 'results/report/summary.json'} does not exist" in page
-    assert page.count("**Not run**") == 3  # smollm2, seeds, micro-benchmarks
+    assert page.count("**Not run**") == 2  # smollm2, micro-benchmarks
     assert "## The default run (`default`)" in page
-    only = rd.document({}, [], [], "cmd")
+    only = rd.document({}, [], "cmd")
     assert "**Not run**: no `--run default=<folder>` was given" in only
-
-
-def test_seeds_section_gives_each_seed_and_the_spread(tmp_path):
-    a = rd.load_run("a", make_run(tmp_path / "a"))
-    b = rd.load_run("b", make_run(tmp_path / "b"))
-    for p in b["summary"]["policies"]:
-        p["mean_reward"] += 0.02
-    b["manifest"]["run"]["seed"] = 8
-    text = rd.seeds_section([a, b])
-    assert "| model | decoding | seed 7 | seed 8 | mean | sd |" in text
-    assert "| sft | greedy | 0.950 | 0.970 | 0.960 | 0.014 |" in text
-    assert text.index("| sft |") < text.index("| offline_dpo |") < text.index("| iter1 |")
-    assert "seed 7" in text and "holds" in text
 
 
 def test_benchmark_files_are_tabulated_key_by_key():

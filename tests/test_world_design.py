@@ -132,8 +132,8 @@ def test_selection_table_shows_the_oracle_reward_of_every_candidate():
     assert [r["oracle_best"] for r in rows] == ["yes", "", ""]  # the judge's pick is not the oracle's
 
 
-def test_seed_table_tallies_the_ordering_per_seed():
-    from online_rlhf.report.summary import seed_markdown, seed_table
+def test_ordering_tally_counts_the_runs_it_holds_in():
+    from online_rlhf.report.summary import ordering_tally, ordering_tally_markdown
 
     def summary(levels):
         rng = random.Random(len(levels))
@@ -144,10 +144,10 @@ def test_seed_table_tallies_the_ordering_per_seed():
 
     rising = {"sft": 0.5, "offline_dpo": 0.6, "iter1": 0.7}
     flat = {"sft": 0.5, "offline_dpo": 0.7, "iter1": 0.6}
-    table = seed_table([{"seed": 1, "summary": summary(rising), "artifact": "a"}, {"seed": 2, "summary": summary(flat), "artifact": "b"}])
+    table = ordering_tally([{"run": "seed_1", "summary": summary(rising), "artifact": "a"}, {"run": "seed_2", "summary": summary(flat), "artifact": "b"}])
     assert table["tally"]["greedy"] == {"runs": 2, "holds": 1, "holds_significantly": 1}
     assert table["runs"][1]["modes"]["greedy"]["failed_steps"] == ["offline_dpo < iter1"]
-    md = seed_markdown(table)
-    assert "holds in 1 of 2 runs" in md and "| 2 |" in md
+    md = ordering_tally_markdown(table)
+    assert "holds in 1 of 2 runs" in md and "| seed_2 |" in md
     with pytest.raises(ValueError, match="no 'claim'"):
-        seed_table([{"seed": 3, "summary": {}, "artifact": "c.json"}])
+        ordering_tally([{"run": "seed_3", "summary": {}, "artifact": "c.json"}])

@@ -1,12 +1,15 @@
 """Experiments side by side: one table and one plot from each experiment's results/report/summary.json (oracle or
 judge reward per policy with standard errors, RM accuracy, pair statistics, response length), and groups of
-experiments (seeds of one recipe) pooled as mean and standard error across their members."""
+experiments (seeds of one recipe) pooled as mean and standard error across their members, with the paper's ordering
+test tallied over the members (how many seeds it holds in)."""
 
 from __future__ import annotations
 
 import math
 import re
 from typing import Any
+
+from online_rlhf.report.summary import ordering_tally, ordering_tally_markdown
 
 
 def model_key(model: str) -> tuple[int, int]:
@@ -72,15 +75,21 @@ def pooled(values: list[float]) -> dict[str, Any]:
     return {"mean": mean, "stderr": se, "runs": n}
 
 
-def group_row(name: str, members: list[dict]) -> dict[str, Any]:
+def group_row(name: str, members: list[dict], summaries: dict[str, dict]) -> dict[str, Any]:
     """Each policy's mean reward pooled across the member experiments (seeds): the spread between runs, not the
-    within-run standard error over prompts. Only policies and decodings every member has are pooled."""
+    within-run standard error over prompts. Only policies and decodings every member has are pooled. `ordering`: the
+    paper's ordering test per member and how many members it holds in (None, with the reason, when a member's report
+    has no test, e.g. a world without an oracle)."""
     decodings = set.intersection(*(set(m["policies"]) for m in members))
     policies = {}
     for d in sorted(decodings):
         models = set.intersection(*(set(m["policies"][d]) for m in members))
         policies[d] = {mod: pooled([m["policies"][d][mod]["mean_reward"] for m in members]) for mod in sorted(models, key=model_key)}
-    return {"name": name, "members": [m["name"] for m in members], "policies": policies}
+    lacking = [m["name"] for m in members if not summaries[m["name"]].get("claim")]
+    ordering = None if lacking else ordering_tally(
+        [{"run": m["name"], "summary": summaries[m["name"]], "artifact": m["artifact"]} for m in members])
+    return {"name": name, "members": [m["name"] for m in members], "policies": policies, "ordering": ordering,
+            "no_ordering_test": [f"{n}: its summary has no 'claim'" for n in lacking]}
 
 
 def compare(names: list[str], summaries: list[dict], artifacts: list[str], groups: dict[str, list[str]] | None = None) -> dict:
@@ -88,12 +97,13 @@ def compare(names: list[str], summaries: list[dict], artifacts: list[str], group
         raise ValueError(f"{len(names)} names, {len(summaries)} summaries and {len(artifacts)} paths: one each per experiment")
     rows = [experiment_row(n, s, a) for n, s, a in zip(names, summaries, artifacts)]
     by_name = {r["name"]: r for r in rows}
+    by_summary = dict(zip(names, summaries))
     out_groups = []
     for g, members in (groups or {}).items():
         unknown = [m for m in members if m not in by_name]
         if unknown:
             raise ValueError(f"group {g}: unknown experiments {unknown} (known: {sorted(by_name)})")
-        out_groups.append(group_row(g, [by_name[m] for m in members]))
+        out_groups.append(group_row(g, [by_name[m] for m in members], by_summary))
     return {"experiments": rows, "groups": out_groups}
 
 
@@ -149,6 +159,10 @@ def markdown(result: dict) -> str:
         for d, models in g["policies"].items():
             lines += [f"Decoding {d}:", "", "| " + " | ".join(models) + " |", "|" + "---|" * len(models),
                       "| " + " | ".join(_pm(v["mean"], v["stderr"]) for v in models.values()) + " |", ""]
+        if g.get("ordering"):
+            lines += [f"### Group {g['name']}: the paper's ordering per run", "", ordering_tally_markdown(g["ordering"], level=4)]
+        for reason in g.get("no_ordering_test") or []:
+            lines.append(f"- no ordering test: {reason}")
     lines += ["", "Sources: " + ", ".join(f"{r['name']}: {r['artifact']}" for r in rows), ""]
     return "\n".join(lines)
 
@@ -188,6 +202,7 @@ def results_section(comparisons: list[tuple[str, dict]]) -> str:
         return ""
     parts = ["## Experiments side by side\n\nFrom `Experiments.smk` (docs/experiments.md), one DAG per set.\n"]
     for path, result in comparisons:
-        body = markdown(result).replace("\n## ", "\n#### ").replace("# Experiments side by side", f"### `{path}`", 1)
+        body = markdown(result).replace("# Experiments side by side", f"# `{path}`", 1)
+        body = re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", body, flags=re.MULTILINE)
         parts.append(body)
     return "\n".join(parts)

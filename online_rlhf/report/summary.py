@@ -437,51 +437,51 @@ def not_produced(facts: dict, tables: dict) -> list[dict]:
     return out
 
 
-def seed_table(summaries: list[dict]) -> dict:
-    """The ordering test of several runs of one world that differ only in `seed`: per run and decoding mode each
-    model's mean +- SE, whether the chain holds (significantly) and where it fails; plus how many runs it holds in.
-    `summaries`: {seed, summary (a summary.json), artifact}."""
-    runs, modes = [], set()
-    for s in summaries:
+def ordering_tally(runs: list[dict]) -> dict:
+    """The ordering test of several runs of one recipe that differ only in `seed` (an experiment group): per run and
+    decoding mode each model's mean +- SE, whether the chain holds (significantly) and where it fails; plus how many
+    runs it holds in. `runs`: {run (its label), summary (a summary.json), artifact (the summary's path)}."""
+    out, modes = [], set()
+    for s in runs:
         claim = s["summary"].get("claim")
         if not claim:
             raise ValueError(f"{s['artifact']}: no 'claim' (the ordering test); was it made by this version's report?")
         modes |= set(claim["modes"])
         onpolicy = (s["summary"].get("onpolicy") or {}).get("loop") or {}
-        runs.append({
-            "seed": s["seed"], "artifact": s["artifact"], "chain": claim["chain"],
+        out.append({
+            "run": s["run"], "artifact": s["artifact"], "chain": claim["chain"],
             "rm_heldout_accuracy": (s["summary"].get("reward_model") or {}).get("accuracy"),
             "rm_onpolicy_accuracy": onpolicy.get("accuracy"),
             "modes": {m: {"means": {x["model"]: [x["mean_reward"], x["stderr"]] for x in r["models"]}, "holds": r["holds"],
                           "holds_significantly": r["holds_significantly"], "failed_steps": r["failed_steps"]}
                       for m, r in claim["modes"].items()},
         })
-    tally = {m: {"runs": sum(m in r["modes"] for r in runs), "holds": sum(r["modes"].get(m, {}).get("holds", False) for r in runs),
-                 "holds_significantly": sum(r["modes"].get(m, {}).get("holds_significantly", False) for r in runs)}
+    tally = {m: {"runs": sum(m in r["modes"] for r in out), "holds": sum(r["modes"].get(m, {}).get("holds", False) for r in out),
+                 "holds_significantly": sum(r["modes"].get(m, {}).get("holds_significantly", False) for r in out)}
              for m in sorted(modes, key=lambda m: m != "greedy")}
-    return {"runs": runs, "tally": tally}
+    return {"runs": out, "tally": tally}
 
 
-def seed_markdown(table: dict) -> str:
-    out = ["# The paper's ordering under several seeds\n\n",
-           ("Each run is the default world with only `seed` changed (data, initialisation, sampling). Cells: held-out "
-            "oracle reward ± standard error over prompts; a step holds when the later model is higher, significantly when "
-            "the paired difference exceeds 2 standard errors.\n")]
+def ordering_tally_markdown(table: dict, level: int = 2) -> str:
+    """`ordering_tally` as Markdown: one table per decoding mode, then the reward model per run; headings at `level`."""
+    h = "#" * level
+    out = [("Cells: held-out oracle reward ± standard error over prompts; a step holds when the later model is higher, "
+            "significantly when the paired difference exceeds 2 standard errors.\n")]
     for mode, t in table["tally"].items():
         chain = table["runs"][0]["chain"]
-        out.append(f"\n## {mode}: {' < '.join(chain)} holds in {t['holds']} of {t['runs']} runs "
+        out.append(f"\n{h} {mode}: {' < '.join(chain)} holds in {t['holds']} of {t['runs']} runs "
                    f"({t['holds_significantly']} with every step significant)\n\n")
         rows = []
         for r in table["runs"]:
             m = r["modes"].get(mode)
             if not m:
                 continue
-            row = {"seed": r["seed"], **{k: f"{v[0]:.3f} ± {v[1]:.3f}" for k, v in m["means"].items()},
+            row = {"run": r["run"], **{k: f"{v[0]:.3f} ± {v[1]:.3f}" for k, v in m["means"].items()},
                    "holds": "yes" if m["holds"] else "no", "significant": "yes" if m["holds_significantly"] else "no",
                    "fails at": ", ".join(m["failed_steps"]) or "–"}
             rows.append(row)
-        out.append(markdown_table(rows, ["seed", *chain, "holds", "significant", "fails at"]))
-    out.append("\n## Reward model per run\n\n")
-    out.append(markdown_table([{"seed": r["seed"], "held-out accuracy": r["rm_heldout_accuracy"], "on-policy accuracy (loop)": r["rm_onpolicy_accuracy"]}
-                               for r in table["runs"]], ["seed", "held-out accuracy", "on-policy accuracy (loop)"]))
+        out.append(markdown_table(rows, ["run", *chain, "holds", "significant", "fails at"]))
+    out.append(f"\n{h} Reward model per run\n\n")
+    out.append(markdown_table([{"run": r["run"], "held-out accuracy": r["rm_heldout_accuracy"], "on-policy accuracy (loop)": r["rm_onpolicy_accuracy"]}
+                               for r in table["runs"]], ["run", "held-out accuracy", "on-policy accuracy (loop)"]))
     return "".join(out)
