@@ -8,7 +8,7 @@ import polars as pl
 
 from online_rlhf.core.cli import add_training_args, logger, parser
 from online_rlhf.core.tables import read_parquet, write_json
-from online_rlhf.train.trainers import is_main_process, train_dpo, trainable_pairs
+from online_rlhf.train.trainers import end_launch, is_main_process, train_dpo, trainable_pairs
 
 log = logger("train_dpo")
 
@@ -26,3 +26,4 @@ if __name__ == "__main__":
     result = train_dpo(a.init, a.ref, pairs, a.hparams, a.output, a.seed, a.threads)
     if is_main_process():  # one metrics file per launch, not one write per rank
         write_json({**counts, "init": a.init, "reference": a.ref, **result}, a.metrics)
+    end_launch()

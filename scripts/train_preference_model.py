@@ -6,7 +6,7 @@ import _bootstrap  # noqa: F401
 from online_rlhf.core.cli import add_training_args, logger, parser
 from online_rlhf.core.tables import read_parquet, write_json
 from online_rlhf.train.preference_model import train_preference_model
-from online_rlhf.train.trainers import is_main_process
+from online_rlhf.train.trainers import end_launch, is_main_process
 
 log = logger("train_preference_model")
 
@@ -22,3 +22,4 @@ if __name__ == "__main__":
              result["pairs_in"], result["dropped_over_length"], a.hparams["max_length"], result["added_tokens"])
     if is_main_process():  # one metrics file per launch, not one write per rank
         write_json(result, a.metrics)
+    end_launch()

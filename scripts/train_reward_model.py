@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import add_training_args, logger, parser
 from online_rlhf.core.tables import read_parquet, write_json
-from online_rlhf.train.trainers import is_main_process, train_reward_model, trainable_pairs
+from online_rlhf.train.trainers import end_launch, is_main_process, train_reward_model, trainable_pairs
 
 log = logger("train_reward_model")
 
@@ -20,3 +20,4 @@ if __name__ == "__main__":
     result = train_reward_model(a.init, pairs, a.hparams, a.output, a.seed, a.threads)
     if is_main_process():  # one metrics file per launch, not one write per rank
         write_json({**counts, **result}, a.metrics)
+    end_launch()

@@ -4,7 +4,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import add_training_args, logger, parser
 from online_rlhf.core.tables import read_parquet, write_json
-from online_rlhf.train.trainers import is_main_process, train_sft
+from online_rlhf.train.trainers import end_launch, is_main_process, train_sft
 
 log = logger("train_sft")
 
@@ -19,3 +19,4 @@ if __name__ == "__main__":
     if is_main_process():  # one metrics file per launch, not one write per rank
         write_json({"examples": len(rows), **result}, a.metrics)
     log.info("SFT on %d conversations: %s", len(rows), result)
+    end_launch()

@@ -36,6 +36,28 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_launch() -> None:
+    """The last call of a training script. In a multi-process launch every rank waits until rank 0 has written the
+    metrics, then the process group is torn down; a rank other than 0 then leaves without running C++ destructors.
+    Why: under load, rank 1 of a DeepSpeed ZeRO-3 launch on CPU aborted at interpreter exit ("terminate called without
+    an active exception", SIGABRT) after a complete, saved run, and the launcher failed the job (paper smoke,
+    2026-12-01): a communication thread was still joinable when the process ended."""
+    import torch.distributed as dist
+
+    if world_size() == 1 or not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    dist.destroy_process_group()
+    if not is_main_process():
+        import logging
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(0)
+
+
 def threads_per_process(threads: int | None, env=os.environ) -> int | None:
     """The rule's `threads` are the job's; the processes a launch starts on one node share them (at least 1 each)."""
     if not threads:
