@@ -1,38 +1,40 @@
 """Every config in config/ executes, at test sizes: a dry-run proves the DAG, not the code (the paper config once
 failed at SFT while its dry-run passed). Where each one runs:
 
-- config/config.yaml (the default): here, the whole DAG with tests/configs/default_reduced.yaml on top (sizes only).
-- config/ablations/*.yaml and the overlays of config/experiments/{ablations,seeds}.yaml: here, each as an experiment
-  of one Experiments.smk DAG on that reduced default, through the stages it changes (the online loop, selection).
-- config/smoke.yaml and config/experiments/smoke.yaml: tests/test_end_to_end.py, tests/test_experiments.py.
+- config/config.yaml (the default): here, the whole DAG with config/reduced.yaml on top (sizes only).
+- config/experiments/smoke.yaml (that reduced default under two length penalties), config/ablations/*.yaml and the
+  overlays of config/experiments/{ablations,seeds}.yaml: here, each as an experiment of one Experiments.smk DAG on the
+  reduced default, through the stages it changes (the online loop, selection).
+- config/smoke.yaml: tests/test_end_to_end.py.
 - config/paper.yaml: tests/test_paper_smoke.py; config/smollm2.yaml: tests/test_real_model.py;
   config/accelerate/*.yaml: tests/test_distributed.py.
 """
 
 import json
-from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
-from online_rlhf.experiments.plan import deep_merge, load_overlay
+from online_rlhf.experiments.plan import load_overlay
 
 from .conftest import ROOT, copy_workflow
 from .test_dag import snakemake
 
 pytestmark = pytest.mark.slow
 
-REDUCED = ROOT / "tests/configs/default_reduced.yaml"
+REDUCED = ROOT / "config/reduced.yaml"
 CONFIG = ROOT / "config"
 # Each config file, where its execution is tested: a new file in config/ fails here until it is placed.
 EXECUTED_ELSEWHERE = {
-    "smoke.yaml": "tests/test_end_to_end.py", "experiments/smoke.yaml": "tests/test_experiments.py",
+    "smoke.yaml": "tests/test_end_to_end.py",
     "paper.yaml": "tests/test_paper_smoke.py", "smollm2.yaml": "tests/test_real_model.py",
     "accelerate/ddp.yaml": "tests/test_distributed.py", "accelerate/deepspeed_zero2.yaml": "tests/test_distributed.py",
     "accelerate/deepspeed_zero3.yaml": "tests/test_distributed.py", "schema.yaml": "every test (the schema itself)",
 }
-EXECUTED_HERE = ["config.yaml", *(f"ablations/{p.name}" for p in sorted((CONFIG / "ablations").glob("*.yaml"))),
-                 "experiments/ablations.yaml", "experiments/seeds.yaml"]
+EXECUTED_HERE = ["config.yaml", "reduced.yaml", *(f"ablations/{p.name}" for p in sorted((CONFIG / "ablations").glob("*.yaml"))),
+                 "experiments/smoke.yaml", "experiments/ablations.yaml", "experiments/seeds.yaml"]
+SMOKE_SET = yaml.safe_load((CONFIG / "experiments/smoke.yaml").read_text())
 
 
 def test_every_config_file_is_executed_by_some_test():
@@ -46,7 +48,7 @@ def test_every_config_file_is_executed_by_some_test():
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     work = copy_workflow(tmp_path_factory.mktemp("default_reduced"))
-    snakemake("--configfile", "config/config.yaml", str(REDUCED), "--cores", "2", cwd=work, timeout=1800)
+    snakemake("--configfile", "config/config.yaml", "config/reduced.yaml", "--cores", "2", cwd=work, timeout=1800)
     return work
 
 
@@ -62,13 +64,14 @@ def test_the_default_config_runs_end_to_end_at_test_sizes(default_run):
 
 
 def experiment_overlays() -> dict[str, object]:
-    """Every overlay the config folder holds, once each (an overlay file referenced by a set is run once, under its
-    file's name): config/ablations/*.yaml, then the sets' experiments."""
-    overlays: dict[str, object] = {p.stem: str(p.relative_to(ROOT)) for p in sorted((CONFIG / "ablations").glob("*.yaml"))}
+    """Every overlay the config folder holds, once each (by content; an overlay file is run under its file's name):
+    the smoke set's two (the first owns the shared stages), config/ablations/*.yaml, then the other sets'."""
+    overlays: dict[str, object] = dict(SMOKE_SET["experiments"])
+    overlays.update({p.stem: str(p.relative_to(ROOT)) for p in sorted((CONFIG / "ablations").glob("*.yaml"))})
     seen = [yaml.safe_dump(load_overlay(o, k, ROOT)) for k, o in overlays.items()]
     for set_file in ("ablations.yaml", "seeds.yaml"):
         spec = yaml.safe_load((CONFIG / "experiments" / set_file).read_text())
-        assert spec["base"] == "config/config.yaml", f"{set_file}: this test reduces config/config.yaml"
+        assert spec["base"] == "config/config.yaml", f"{set_file}: this test runs it on config/config.yaml at test sizes"
         for name, overlay in spec["experiments"].items():
             text = yaml.safe_dump(load_overlay(overlay, name, ROOT))
             if text not in seen:
@@ -77,23 +80,33 @@ def experiment_overlays() -> dict[str, object]:
     return overlays
 
 
-def test_every_ablation_and_experiment_overlay_runs_on_the_reduced_default(tmp_path):
+def test_every_experiment_overlay_runs_on_the_reduced_default(tmp_path):
+    """One DAG: the smoke set's λ pair through both iterations (they share data, SFT and judges, and their pairs
+    differ from iteration 1 on), every other overlay through iteration 1, selection where the overlay changes it."""
+    assert SMOKE_SET["base"] == ["config/config.yaml", "config/reduced.yaml"]
     work = copy_workflow(tmp_path / "wf")
-    base = deep_merge(yaml.safe_load((CONFIG / "config.yaml").read_text()), yaml.safe_load(REDUCED.read_text()))
-    base["iterations"] = 1  # each overlay changes the loop (judge, pairs, reference, data, seed) from iteration 1 on
-    (work / "config/reduced_base.yaml").write_text(yaml.safe_dump(base))
     overlays = experiment_overlays()
     assert {"concise", "gold_judge", "pairwise_judge", "best_random", "reference_previous", "data_history",
             "data_offline_history", "baseline_seed2", "baseline_seed3"} <= set(overlays), sorted(overlays)
     set_file = work / "config/all_overlays.yaml"
-    set_file.write_text(yaml.safe_dump({"base": "config/reduced_base.yaml", "experiments": overlays}))
-    targets = [f"results/experiments/{name}/iter1/policy" for name in overlays]
+    set_file.write_text(yaml.safe_dump({"base": SMOKE_SET["base"], "experiments": overlays}))
+    targets = [f"results/experiments/{name}/iter{t}/pairs.parquet" for name in SMOKE_SET["experiments"] for t in (1, 2)]
+    targets += [f"results/experiments/{name}/iter1/policy" for name in overlays]
     targets += [f"results/experiments/{name}/selection/best.json" for name in overlays
                 if "selection" in load_overlay(overlays[name], name, work)]
-    snakemake("-s", "Experiments.smk", "--configfile", str(set_file), "--cores", "2", *targets, cwd=work, timeout=1800)
+    snakemake("-s", "Experiments.smk", "--configfile", str(set_file), "--cores", "2", *targets, cwd=work, timeout=2400)
+    exp = work / "results/experiments"
     for name in overlays:
-        assert (work / f"results/experiments/{name}/iter1/policy/model.safetensors").is_file(), name
-    stats = {n: json.loads((work / f"results/experiments/{n}/iter1/pair_stats.json").read_text()) for n in overlays}
+        assert (exp / f"{name}/iter1/policy/model.safetensors").is_file(), name
+    stats = {n: json.loads((exp / f"{n}/iter1/pair_stats.json").read_text()) for n in overlays}
     assert stats["concise"]["length_penalty"] == 0.001 and stats["best_random"]["rule"] == "best_random"
-    best = json.loads((work / "results/experiments/gold_judge/selection/best.json").read_text())
-    assert best["judge"] == "oracle", best
+    assert json.loads((exp / "gold_judge/selection/best.json").read_text())["judge"] == "oracle"
+    # one SFT model and one reward model per seed (the config's own, 2 and 3), shared by every other experiment
+    assert len(list((exp / "_shared").glob("sft-*/sft/model"))) == 3 and len(list((exp / "_shared").glob("rm-*/rm/bt/model"))) == 3
+    assert not (exp / "lambda_big/sft").exists()
+    for t in (1, 2):
+        a, b = (pl.read_parquet(exp / f"{e}/iter{t}/pairs.parquet") for e in ("lambda_0", "lambda_big"))
+        key = ["prompt_id", "chosen", "rejected"]
+        assert a.select(key).sort("prompt_id").to_dicts() != b.select(key).sort("prompt_id").to_dicts(), f"iteration {t}"
+        pair_stats = [json.loads((exp / f"{e}/iter{t}/pair_stats.json").read_text()) for e in ("lambda_0", "lambda_big")]
+        assert [s["length_penalty"] for s in pair_stats] == [0.0, 0.5]

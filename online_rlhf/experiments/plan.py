@@ -179,15 +179,19 @@ def plan(spec: dict, root: str | Path = ".", validate=None) -> list[Experiment]:
     root = Path(root)
     for key in ("base", "experiments"):
         if key not in spec:
-            raise ExperimentError(f"experiment set: missing key {key!r} (expected base: <config file>, "
+            raise ExperimentError(f"experiment set: missing key {key!r} (expected base: <config file or list of them>, "
                                   "experiments: {name: overlay})")
     unknown = sorted(set(spec) - {"base", "experiments", "compare"})
     if unknown:
         raise ExperimentError(f"experiment set: unknown keys {unknown} (allowed: base, experiments, compare)")
-    base_path = root / spec["base"]
-    if not base_path.is_file():
-        raise ExperimentError(f"experiment set: base config {spec['base']} does not exist")
-    base = yaml.safe_load(base_path.read_text())
+    # base: one config file, or several deep-merged in order (as several --configfile): e.g. a config and a
+    # test-size overlay of it
+    base: dict = {}
+    for name in [spec["base"]] if isinstance(spec["base"], str) else spec["base"]:
+        base_path = root / name
+        if not base_path.is_file():
+            raise ExperimentError(f"experiment set: base config {name} does not exist")
+        base = deep_merge(base, yaml.safe_load(base_path.read_text()) or {})
     experiments = spec["experiments"]
     if not isinstance(experiments, dict) or not experiments:
         raise ExperimentError("experiment set: experiments must be a non-empty mapping of name -> overlay")
