@@ -121,7 +121,7 @@ def summary(offset):
                    "mean_rejected_chars": 6.0}]
     ordering = {"greedy": {"sft_lt_offline_lt_iterative": True, "rises_every_iteration": True, "best_iterate": "iter1"}}
     return {"judge": "bt", "length_penalty": offset, "policies": policies, "iterations": iterations, "ordering": ordering,
-            "reward_model": {"accuracy": 0.8, "pairs": 40}}
+            "reward_model": {"accuracy": 0.8, "pairs": 40}, "onpolicy": {"loop": {"accuracy": 0.7}}}
 
 
 def test_comparison_table_groups_and_plot(tmp_path):
@@ -134,6 +134,7 @@ def test_comparison_table_groups_and_plot(tmp_path):
     assert "| b | 0.600 ± 0.010 | 0.700 ± 0.010 | 0.800 ± 0.010 |" in text
     assert "| a | 1 | 9 | 1 | 0.900 | 5.0 | 6.0 |" in text
     assert "| c | greedy | True | True | iter1 |" in text
+    assert result["experiments"][0]["rm_on_policy_accuracy"] == 0.7
     plot(result, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -58,7 +58,8 @@ def experiment_row(name: str, summary: dict, artifact: str) -> dict[str, Any]:
         "length_penalty": summary.get("length_penalty"),
         "rm_accuracy": rm.get("accuracy"),
         "rm_pairs": rm.get("pairs"),
-        "rm_on_policy_accuracy": rm.get("on_policy_accuracy"),
+        # the report's on-policy accuracy of the reward model on the loop's own samples (summary.onpolicy.loop)
+        "rm_on_policy_accuracy": ((summary.get("onpolicy") or {}).get("loop") or {}).get("accuracy"),
         "policies": policies,
         "iterations": iterations,
         # the report's paper-ordering check per decoding (SFT < offline DPO < iterates, rises every iteration)
