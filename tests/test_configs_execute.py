@@ -23,7 +23,6 @@ from .test_dag import snakemake
 
 pytestmark = pytest.mark.slow
 
-REDUCED = ROOT / "config/reduced.yaml"
 CONFIG = ROOT / "config"
 # Each config file, where its execution is tested: a new file in config/ fails here until it is placed.
 EXECUTED_ELSEWHERE = {
