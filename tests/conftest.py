@@ -34,3 +34,11 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data sample {path} is absent (only shipped beside the repo in the project workspace)")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """The workflow-running (slow) modules first, each module's tests kept together in file order: under pytest-xdist's
+    loadfile distribution (`make test`) the longest modules start at once and the short ones fill in behind them,
+    instead of a long module starting last and running alone."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)

@@ -1,10 +1,12 @@
 """Every config in config/ executes, at test sizes: a dry-run proves the DAG, not the code (the paper config once
 failed at SFT while its dry-run passed). Where each one runs:
 
-- config/config.yaml (the default): here, the whole DAG with config/reduced.yaml on top (sizes only).
-- config/experiments/smoke.yaml (that reduced default under two length penalties), config/ablations/*.yaml and the
-  overlays of config/experiments/{ablations,seeds}.yaml: here, each as an experiment of one Experiments.smk DAG on the
-  reduced default, through the stages it changes (the online loop, selection).
+- config/config.yaml (the default) with config/reduced.yaml on top (sizes only), config/experiments/smoke.yaml (that
+  reduced default under two length penalties), config/ablations/*.yaml and the overlays of
+  config/experiments/{ablations,seeds}.yaml: here, each as an experiment of one Experiments.smk DAG on the reduced
+  default. The smoke set's first experiment (an empty overlay: the reduced default itself) runs the whole DAG to its
+  manifest; every other overlay runs through the stages it changes (the online loop, selection), on the data, SFT and
+  judges the first one built. One DAG rather than a separate default run: the shared stages are built once.
 - config/smoke.yaml: tests/test_end_to_end.py.
 - config/paper.yaml: tests/test_paper_smoke.py; config/smollm2.yaml: tests/test_real_model.py;
   config/accelerate/*.yaml: tests/test_distributed.py.
@@ -44,24 +46,6 @@ def test_every_config_file_is_executed_by_some_test():
         assert where.startswith("every") or (ROOT / where).is_file(), (name, where)
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("default_reduced"))
-    snakemake("--configfile", "config/config.yaml", "config/reduced.yaml", "--cores", "2", cwd=work, timeout=1800)
-    return work
-
-
-def test_the_default_config_runs_end_to_end_at_test_sizes(default_run):
-    summary = json.loads((default_run / "results/report/summary.json").read_text())
-    models = {p["model"] for p in summary["policies"]}
-    assert models == {"sft", "offline_dpo", "iter1", "iter2"}, models
-    # what the default config sets and the smoke config does not: the ten-source mix2, the best-worst pairs of D_t
-    mix2 = json.loads((default_run / "results/data/stats/mix2.json").read_text())
-    assert len(mix2["sources"]) == 10, mix2["sources"]
-    assert (default_run / "results/final/policy/model.safetensors").is_file()
-    assert (default_run / "results/manifest.json").is_file() and (default_run / "results/eval/ordering.json").is_file()
-
-
 def experiment_overlays() -> dict[str, object]:
     """Every overlay the config folder holds, once each (by content; an overlay file is run under its file's name):
     the smoke set's two (the first owns the shared stages), config/ablations/*.yaml, then the other sets'."""
@@ -79,22 +63,43 @@ def experiment_overlays() -> dict[str, object]:
     return overlays
 
 
-def test_every_experiment_overlay_runs_on_the_reduced_default(tmp_path):
-    """One DAG: the smoke set's λ pair through both iterations (they share data, SFT and judges, and their pairs
-    differ from iteration 1 on), every other overlay through iteration 1, selection where the overlay changes it."""
+@pytest.fixture(scope="module")
+def overlays_run(tmp_path_factory):
+    """One DAG: the reduced default (the smoke set's first experiment, an empty overlay) to its manifest, its λ twin
+    through both iterations (they share data, SFT and judges, and their pairs differ from iteration 1 on), every other
+    overlay through iteration 1, selection where the overlay changes it."""
     assert SMOKE_SET["base"] == ["config/config.yaml", "config/reduced.yaml"]
-    work = copy_workflow(tmp_path / "wf")
+    default, twin = SMOKE_SET["experiments"]
+    assert SMOKE_SET["experiments"][default] == {}, "the smoke set's first experiment is the reduced default itself"
+    work = copy_workflow(tmp_path_factory.mktemp("overlays"))
     overlays = experiment_overlays()
     assert {"concise", "gold_judge", "pairwise_judge", "best_random", "reference_previous", "data_history",
             "data_offline_history", "baseline_seed2", "baseline_seed3"} <= set(overlays), sorted(overlays)
     set_file = work / "config/all_overlays.yaml"
     set_file.write_text(yaml.safe_dump({"base": SMOKE_SET["base"], "experiments": overlays}))
-    targets = [f"results/experiments/{name}/iter{t}/pairs.parquet" for name in SMOKE_SET["experiments"] for t in (1, 2)]
+    targets = [f"results/experiments/{default}/manifest.json", f"results/experiments/{twin}/iter2/pairs.parquet"]
     targets += [f"results/experiments/{name}/iter1/policy" for name in overlays]
     targets += [f"results/experiments/{name}/selection/best.json" for name in overlays
                 if "selection" in load_overlay(overlays[name], name, work)]
-    snakemake("-s", "Experiments.smk", "--configfile", str(set_file), "--cores", "2", *targets, cwd=work, timeout=2400)
-    exp = work / "results/experiments"
+    snakemake("-s", "Experiments.smk", "--configfile", str(set_file), "--cores", "2", *targets, cwd=work, timeout=3000)
+    return work / "results/experiments", overlays
+
+
+def test_the_default_config_runs_end_to_end_at_test_sizes(overlays_run):
+    exp, _ = overlays_run
+    run = exp / next(iter(SMOKE_SET["experiments"]))
+    summary = json.loads((run / "report/summary.json").read_text())
+    models = {p["model"] for p in summary["policies"]}
+    assert models == {"sft", "offline_dpo", "iter1", "iter2"}, models
+    # what the default config sets and the smoke config does not: the ten-source mix2, the best-worst pairs of D_t
+    mix2_stats = list(exp.glob("_shared/data-*/data/stats/mix2.json"))  # the data stage is shared, one per seed
+    assert mix2_stats and all(len(json.loads(f.read_text())["sources"]) == 10 for f in mix2_stats), mix2_stats
+    assert (run / "final/policy/model.safetensors").is_file()
+    assert (run / "manifest.json").is_file() and (run / "eval/ordering.json").is_file()
+
+
+def test_every_experiment_overlay_runs_on_the_reduced_default(overlays_run):
+    exp, overlays = overlays_run
     for name in overlays:
         assert (exp / f"{name}/iter1/policy/model.safetensors").is_file(), name
     stats = {n: json.loads((exp / f"{n}/iter1/pair_stats.json").read_text()) for n in overlays}

@@ -29,6 +29,8 @@ from online_rlhf.world.task import WorldSpec
 
 from .conftest import ROOT, snakemake_bin
 
+pytestmark = pytest.mark.slow  # trainers / lm-eval runs of minutes
+
 STEPS = 2
 TOL_WEIGHT = 1e-5
 TOL_LOSS = 1e-5

@@ -12,6 +12,8 @@ from online_rlhf.evaluate.lm_eval_tasks import gold_answer, headline, offline_ta
 
 from .conftest import ROOT, shared_data
 
+pytestmark = pytest.mark.slow  # trainers / lm-eval runs of minutes
+
 SLICE = 40
 
 
