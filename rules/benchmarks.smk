@@ -100,7 +100,8 @@ if CHAT_BENCH:
                         "output": module_path(chat_answers(wc.model, b)),
                     }
                     | ({"layout": CHAT_BENCH[b]["layout"]} if b == "arena_hard" else {})
-                    for b in CHAT_BENCH
+                    # sorted: the same benchmarks in another key order of the config are the same job
+                    for b in sorted(CHAT_BENCH)
                 ]
             ),
         log:

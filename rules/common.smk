@@ -436,7 +436,8 @@ def chat_answers(model, name):
 def lm_eval_task_specs(model):
     """The JSON run_lm_eval.py reads: one entry per planned task with its data and output paths."""
     specs = []
-    for name, spec in LM_TASKS.items():
+    # sorted: the same tasks in another key order of the config are the same job (no "Params have changed")
+    for name, spec in sorted(LM_TASKS.items()):
         entry = {
             "name": name,
             "num_fewshot": spec["num_fewshot"],

@@ -1,9 +1,10 @@
 """The reproducibility audit on real runs: a from-scratch rebuild reproduces the recorded manifest exactly (bar
 timings), and a changed parameter is traced to exactly the artifacts downstream of it.
 
-Three runs of a small overlay of config/smoke.yaml (one shard per stage, no offline DPO: ~45 jobs, about a minute
-each on 2 cores): the recorded run, an audit rebuild with the recorded config, an audit rebuild with one changed
-parameter."""
+Three runs of a small form of config/smoke.yaml: data, SFT, reward model, two online iterations, held-out evaluation,
+report (one shard per stage; no offline DPO, pairwise model, selection, length-bias study or benchmarks: the audit
+treats every artifact alike, and tests/test_end_to_end.py runs those): the recorded run, an audit rebuild with the
+recorded config, an audit rebuild with one changed parameter."""
 
 import json
 import re
@@ -27,6 +28,9 @@ def small_config() -> dict:
     cfg["online"]["generation"]["shards"] = 1
     cfg["online"]["scoring"]["shards"] = 1
     cfg["offline_dpo"]["enabled"] = False
+    cfg["online"]["scoring"]["judge"] = "reward_model"
+    for section in ("preference_model", "selection", "length_bias", "reward_bench", "benchmarks"):
+        cfg[section] = None
     return cfg
 
 

@@ -127,7 +127,7 @@ def test_training_job_signalled_by_slurm_resumes_from_its_checkpoint_when_retrie
     trainer inside the job, which saves a checkpoint and fails; the profile's retries submit the job again, and the
     new job resumes from that checkpoint instead of step 0."""
     work = slurm_run[0]
-    steps, every = 400, 20
+    steps, every = 200, 20  # signalled at checkpoint 40: 160 steps left, seconds of margin before the job ends
     (work / "config/longer_sft.yaml").write_text(f"sft: {{max_steps: {steps}, checkpoint_steps: {every}}}\n")
     cmd = [snakemake_bin(), "results/sft/model", "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
            "config/longer_sft.yaml", "--config", "iterations=1", "--slurm-init-seconds-before-status-checks", "1"]
