@@ -43,11 +43,13 @@ run: $(BIN)/.installed
 # ONLINE_RLHF_VLLM names the vLLM interpreter the vLLM tests use (without it they skip).
 # Two pytest-xdist workers, one test file each at a time (--dist loadfile: a module's workflow run is built once):
 # most of the suite is process start-up, DAG building and single-threaded jobs, so a second worker uses the core
-# the first leaves idle. TEST_WORKERS=0 runs it in one process.
+# the first leaves idle. Files go out in collection order (--no-loadscope-reorder; xdist would send the files with
+# the most tests first), which tests/conftest.py makes the workflow-running files first, so none starts last and runs
+# alone. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: lint $(VLLM_VENV)/bin/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" ONLINE_RLHF_VLLM="$(CURDIR)/$(VLLM_VENV)/bin/python" $(BIN)/python -m pytest -q \
-	  -n $(TEST_WORKERS) --dist loadfile --durations 25 $(ARGS)
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 25 $(ARGS)
 
 # snakemake --lint on the embedded default, the smoke and the paper config; snakefmt and ruff on the code.
 lint: $(BIN)/.installed
