@@ -45,11 +45,12 @@ run: $(BIN)/.installed
 # most of the suite is process start-up, DAG building and single-threaded jobs, so a second worker uses the core
 # the first leaves idle. Files go out in collection order (--no-loadscope-reorder; xdist would send the files with
 # the most tests first), which tests/conftest.py makes the workflow-running files first, so none starts last and runs
-# alone. TEST_WORKERS=0 runs it in one process.
+# alone. -rs prints every skip with its reason (a worker's own prints do not reach the log). TEST_WORKERS=0 runs it
+# in one process.
 TEST_WORKERS ?= 2
 test: lint $(VLLM_VENV)/bin/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" ONLINE_RLHF_VLLM="$(CURDIR)/$(VLLM_VENV)/bin/python" $(BIN)/python -m pytest -q \
-	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 25 $(ARGS)
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 25 -rs $(ARGS)
 
 # snakemake --lint on the embedded default, the smoke and the paper config; snakefmt and ruff on the code.
 lint: $(BIN)/.installed
