@@ -38,6 +38,8 @@ EXECUTED_ELSEWHERE = {
 EXECUTED_HERE = ["config.yaml", "reduced.yaml", *(f"ablations/{p.name}" for p in sorted((CONFIG / "ablations").glob("*.yaml"))),
                  "experiments/smoke.yaml", "experiments/ablations.yaml", "experiments/seeds.yaml"]
 SMOKE_SET = yaml.safe_load((CONFIG / "experiments/smoke.yaml").read_text())
+# the reduced default itself (an empty overlay, asserted below) and its λ twin
+DEFAULT, TWIN = SMOKE_SET["experiments"]
 
 
 def test_every_config_file_is_executed_by_some_test():
@@ -76,15 +78,14 @@ def overlays_run(tmp_path_factory):
     through both iterations (they share data, SFT and judges, and their pairs differ from iteration 1 on), every other
     overlay through iteration 1, selection where the overlay changes it."""
     assert SMOKE_SET["base"] == ["config/config.yaml", "config/reduced.yaml"]
-    default, twin = SMOKE_SET["experiments"]
-    assert SMOKE_SET["experiments"][default] == {}, "the smoke set's first experiment is the reduced default itself"
+    assert SMOKE_SET["experiments"][DEFAULT] == {}, "the smoke set's first experiment is the reduced default itself"
     work = copy_workflow(tmp_path_factory.mktemp("overlays"))
     overlays = experiment_overlays()
     assert {"concise", "gold_judge", "pairwise_judge", "best_random", "reference_previous", "data_history",
             "data_offline_history"} <= set(overlays), sorted(overlays)
     set_file = work / "config/all_overlays.yaml"
     set_file.write_text(yaml.safe_dump({"base": SMOKE_SET["base"], "experiments": overlays}))
-    targets = [f"results/experiments/{default}/manifest.json", f"results/experiments/{twin}/iter2/pairs.parquet"]
+    targets = [f"results/experiments/{DEFAULT}/manifest.json", f"results/experiments/{TWIN}/iter2/pairs.parquet"]
     targets += [f"results/experiments/{name}/iter1/policy" for name in overlays]
     targets += [f"results/experiments/{name}/selection/best.json" for name in overlays
                 if "selection" in load_overlay(overlays[name], name, work)]
@@ -94,7 +95,7 @@ def overlays_run(tmp_path_factory):
 
 def test_the_default_config_runs_end_to_end_at_test_sizes(overlays_run):
     exp, _ = overlays_run
-    run = exp / next(iter(SMOKE_SET["experiments"]))
+    run = exp / DEFAULT
     summary = json.loads((run / "report/summary.json").read_text())
     models = {p["model"] for p in summary["policies"]}
     assert models == {"sft", "offline_dpo", "iter1", "iter2"}, models
@@ -114,10 +115,10 @@ def test_every_experiment_overlay_runs_on_the_reduced_default(overlays_run):
     assert json.loads((exp / "gold_judge/selection/best.json").read_text())["judge"] == "oracle"
     # one SFT model and one reward model, built by the first experiment and shared by every other
     assert len(list((exp / "_shared").glob("sft-*/sft/model"))) == 1 and len(list((exp / "_shared").glob("rm-*/rm/bt/model"))) == 1
-    assert not (exp / "lambda_big/sft").exists()
+    assert not (exp / TWIN / "sft").exists()
     for t in (1, 2):
-        a, b = (pl.read_parquet(exp / f"{e}/iter{t}/pairs.parquet") for e in ("lambda_0", "lambda_big"))
+        a, b = (pl.read_parquet(exp / f"{e}/iter{t}/pairs.parquet") for e in (DEFAULT, TWIN))
         key = ["prompt_id", "chosen", "rejected"]
         assert a.select(key).sort("prompt_id").to_dicts() != b.select(key).sort("prompt_id").to_dicts(), f"iteration {t}"
-        pair_stats = [json.loads((exp / f"{e}/iter{t}/pair_stats.json").read_text()) for e in ("lambda_0", "lambda_big")]
+        pair_stats = [json.loads((exp / f"{e}/iter{t}/pair_stats.json").read_text()) for e in (DEFAULT, TWIN)]
         assert [s["length_penalty"] for s in pair_stats] == [0.0, 0.5]
