@@ -57,7 +57,7 @@ SIZES = {
     "evaluation.max_new_tokens": 32, "evaluation.batch_size": 8,
     "benchmarks.models": ["iter2"],  # every benchmark rule on the last iterate (paper.yaml: every evaluated policy)
     "benchmarks.generation": {"max_new_tokens": 32, "batch_size": 8},
-    "benchmarks.lm_eval.batch_size": 8, "benchmarks.lm_eval.limit": 2, "benchmarks.lm_eval.max_gen_toks": 12,
+    "benchmarks.lm_eval.batch_size": 8, "benchmarks.lm_eval.limit": 1, "benchmarks.lm_eval.max_gen_toks": 12,
 }
 # Processes per training job (the rules' `gpu`, which the launcher turns into --num_processes) and threads per job.
 PROCESSES = 2
@@ -216,8 +216,11 @@ FIRST_UNUSED: list[int] = []  # the trained BPE's size: ids from here to 127999 
 LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# 320 positions: the longest max_length in SIZES (the pairwise model's). lm-eval truncates its few-shot contexts (MMLU's
+# 5-shot ~900 tokens) to the model's positions, and with Llama-3's 128,256-token vocabulary the log-softmax over
+# every position dominates the smoke's lm-eval job: 512 positions made it the run's longest job.
 ARCHITECTURE = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
-                "max_position_embeddings": 512, "rope_theta": 500000.0, "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
+                "max_position_embeddings": 320, "rope_theta": 500000.0, "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
 
 
 def build_llama3_tokenizer(corpus: list[str], merges_vocab: int = 1200):

@@ -18,6 +18,14 @@ SLICE = 40
 
 
 @pytest.fixture(scope="module")
+def builtin_index():
+    """lm-eval's index of its built-in tasks (~11 s to build), where snapshot_task_dir finds a task's folder."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager().task_index
+
+
+@pytest.fixture(scope="module")
 def gsm8k_slice(tmp_path_factory):
     """The first problems of the real GSM8K test file, unmodified, as a local task file."""
     src = shared_data("gsm8k", "test.jsonl")
@@ -61,7 +69,8 @@ def _evaluate(path, transform, num_fewshot=8, cfg=None, include_path=None):
     if cfg is None:
         cfg = offline_task_config("gsm8k_local", "gsm8k", {"test": str(path)})
         cfg["num_fewshot"] = num_fewshot
-    manager = TaskManager(include_path=include_path) if include_path else TaskManager()
+    # As scripts/run_lm_eval.py: only the given configs and the task copies, not lm-eval's ~15,000 built-in files.
+    manager = TaskManager(include_path=include_path, include_defaults=False)
     return lm_eval.simple_evaluate(model=_AnswerKeyLM(answers, transform), tasks=[cfg], task_manager=manager, log_samples=True)
 
 
@@ -111,7 +120,7 @@ def test_a_real_model_runs_through_the_rule_script(gsm8k_slice, tmp_path):
     assert len(samples) == 6 and {s["filter"] for s in samples} == {"strict-match", "flexible-extract"}
 
 
-def test_hub_mode_reads_the_builtin_task_from_a_local_snapshot(gsm8k_slice, tmp_path):
+def test_hub_mode_reads_the_builtin_task_from_a_local_snapshot(gsm8k_slice, builtin_index, tmp_path):
     """Hub mode without the Hub: lm-eval's built-in `gsm8k` (dataset openai/gsm8k, config main) pointed at a folder
     laid out like the Hub repository (README configs + parquet shards), as prefetch_benchmark leaves it."""
     import polars as pl
@@ -125,14 +134,14 @@ def test_hub_mode_reads_the_builtin_task_from_a_local_snapshot(gsm8k_slice, tmp_
         "---\nconfigs:\n- config_name: main\n  data_files:\n  - split: train\n    path: main/train-*\n"
         "  - split: test\n    path: main/test-*\n---\n"
     )
-    tasks = snapshot_task_dir("gsm8k", snap, 8, tmp_path / "tasks")
+    tasks = snapshot_task_dir("gsm8k", snap, 8, tmp_path / "tasks", builtin_index)
     res = _evaluate(gsm8k_slice, lambda answer: answer, cfg="gsm8k", include_path=str(tasks))
     r = res["results"]["gsm8k"]
     assert r["exact_match,strict-match"] == 1.0 and r["sample_len"] == SLICE
     assert res["samples"]["gsm8k"][0]["arguments"][0][0].count("Question: ") == 9  # num_fewshot reached the member
 
 
-def test_a_group_of_groups_reads_every_member_from_the_snapshot(tmp_path):
+def test_a_group_of_groups_reads_every_member_from_the_snapshot(builtin_index, tmp_path):
     """mmlu (4 subgroups over 57 subjects, the paper's 5-shot) from a snapshot: every subject task reads its config of
     the snapshot with the configured shots. A one-member wrapper group around mmlu made lm-eval 0.4.13 loop forever
     (mmlu -> mmlu_stem -> mmlu ...)."""
@@ -140,14 +149,14 @@ def test_a_group_of_groups_reads_every_member_from_the_snapshot(tmp_path):
 
     snap = tmp_path / "lm_eval_mmlu"
     snap.mkdir()
-    tasks = snapshot_task_dir("mmlu", snap, 5, tmp_path / "tasks")
-    manager = TaskManager(include_path=str(tasks))
+    tasks = snapshot_task_dir("mmlu", snap, 5, tmp_path / "tasks", builtin_index)
+    manager = TaskManager(include_path=str(tasks), include_defaults=False)
     leaves = {n: e for n, e in manager.task_index.items() if n.startswith("mmlu_") and e.kind.name == "TASK" and Path(e.yaml_path).parent == tasks}
     assert len(leaves) == 57
     # Each subject's resolved config (its `include` of the template followed): the snapshot and the shots.
     assert {(e.cfg["dataset_path"], e.cfg["num_fewshot"]) for e in leaves.values()} == {(str(snap.resolve()), 5)}
     with pytest.raises(ValueError, match="no built-in task or group 'no_such_task'"):
-        snapshot_task_dir("no_such_task", snap, 0, tmp_path / "other")
+        snapshot_task_dir("no_such_task", snap, 0, tmp_path / "other", builtin_index)
 
 
 def test_offline_task_files_are_checked():
