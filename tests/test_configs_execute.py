@@ -5,8 +5,9 @@ failed at SFT while its dry-run passed). Where each one runs:
   reduced default under two length penalties), config/ablations/*.yaml and the overlays of
   config/experiments/{ablations,seeds}.yaml: here, each as an experiment of one Experiments.smk DAG on the reduced
   default. The smoke set's first experiment (an empty overlay: the reduced default itself) runs the whole DAG to its
-  manifest; every other overlay runs through the stages it changes (the online loop, selection), on the data, SFT and
-  judges the first one built. One DAG rather than a separate default run: the shared stages are built once. An
+  manifest; every other overlay runs through the first stage it changes and the one that consumes it
+  (overlay_targets: its iteration-1 pairs, its iteration-1 or -2 policy, its selection), on the data, SFT and judges
+  the first one built. One DAG rather than a separate default run: the shared stages are built once. An
   overlay that changes only the seed (seeds.yaml's baseline_seed2, baseline_seed3) runs the code its baseline runs
   with another number, so it is not run again here; tests/test_experiments.py checks that its seed reaches its jobs.
 - config/smoke.yaml: tests/test_end_to_end.py.
@@ -72,11 +73,33 @@ def experiment_overlays() -> dict[str, object]:
     return overlays
 
 
+# Overlay keys whose first iteration is the default's: pi_ref = pi_{t-1} is pi_0 = SFT at t = 1, and D_1:1 = D_1.
+FROM_ITERATION_2 = {"reference": "previous", "data": "history"}
+# Overlay keys that change how samples are scored or paired, not what trains on the pairs.
+PAIRING = {"length_penalty", "pair_rule", "scoring"}
+
+
+def overlay_targets(name: str, content: dict) -> list[str]:
+    """Where an overlay first differs from the default, and the stage that consumes it: the iteration-2 policy for
+    an overlay that equals the default at iteration 1, the iteration-1 pairs for one that changes only scoring or
+    pairing (DPO on them is the default's trainer), else the iteration-1 policy; its selection where it changes it."""
+    online = content.get("online", {})
+    if any(online.get(key) == value for key, value in FROM_ITERATION_2.items()):
+        targets = [f"results/experiments/{name}/iter2/policy"]
+    elif set(online) <= PAIRING and set(content) <= {"run_name", "online", "selection"}:
+        targets = [f"results/experiments/{name}/iter1/pairs.parquet"]
+    else:
+        targets = [f"results/experiments/{name}/iter1/policy"]
+    if "selection" in content:
+        targets.append(f"results/experiments/{name}/selection/best.json")
+    return targets
+
+
 @pytest.fixture(scope="module")
 def overlays_run(tmp_path_factory):
     """One DAG: the reduced default (the smoke set's first experiment, an empty overlay) to its manifest, its λ twin
     through both iterations (they share data, SFT and judges, and their pairs differ from iteration 1 on), every other
-    overlay through iteration 1, selection where the overlay changes it."""
+    overlay through the stage it changes (overlay_targets)."""
     assert SMOKE_SET["base"] == ["config/config.yaml", "config/reduced.yaml"]
     assert SMOKE_SET["experiments"][DEFAULT] == {}, "the smoke set's first experiment is the reduced default itself"
     work = copy_workflow(tmp_path_factory.mktemp("overlays"))
@@ -86,9 +109,7 @@ def overlays_run(tmp_path_factory):
     set_file = work / "config/all_overlays.yaml"
     set_file.write_text(yaml.safe_dump({"base": SMOKE_SET["base"], "experiments": overlays}))
     targets = [f"results/experiments/{DEFAULT}/manifest.json", f"results/experiments/{TWIN}/iter2/pairs.parquet"]
-    targets += [f"results/experiments/{name}/iter1/policy" for name in overlays]
-    targets += [f"results/experiments/{name}/selection/best.json" for name in overlays
-                if "selection" in load_overlay(overlays[name], name, work)]
+    targets += [t for name in overlays for t in overlay_targets(name, load_overlay(overlays[name], name, work))]
     snakemake("-s", "Experiments.smk", "--configfile", str(set_file), "--cores", "2", *targets, cwd=work, timeout=3000)
     return work / "results/experiments", overlays
 
@@ -108,11 +129,22 @@ def test_the_default_config_runs_end_to_end_at_test_sizes(overlays_run):
 
 def test_every_experiment_overlay_runs_on_the_reduced_default(overlays_run):
     exp, overlays = overlays_run
-    for name in overlays:
-        assert (exp / f"{name}/iter1/policy/model.safetensors").is_file(), name
+    targets = {name: overlay_targets(name, load_overlay(overlays[name], name, ROOT)) for name in overlays}
+    assert targets["concise"] == ["results/experiments/concise/iter1/pairs.parquet"]
+    assert targets["reference_previous"] == ["results/experiments/reference_previous/iter2/policy"]
+    assert targets["data_offline_history"] == ["results/experiments/data_offline_history/iter1/policy"]
+    for paths in targets.values():
+        for path in paths:
+            assert (exp.parents[1] / path).exists(), path
     stats = {n: json.loads((exp / f"{n}/iter1/pair_stats.json").read_text()) for n in overlays}
     assert stats["concise"]["length_penalty"] == 0.001 and stats["best_random"]["rule"] == "best_random"
     assert json.loads((exp / "gold_judge/selection/best.json").read_text())["judge"] == "oracle"
+    # what the two overlays that start differing at iteration 2 change there: the reference, the training pairs
+    previous = json.loads((exp / "reference_previous/iter2/train_metrics.json").read_text())
+    assert previous["reference"] == "results/experiments/reference_previous/iter1/policy", previous
+    history = json.loads((exp / "data_history/iter2/train_metrics.json").read_text())
+    pairs = sum(pl.read_parquet(exp / f"data_history/iter{t}/pairs.parquet").height for t in (1, 2))
+    assert history["pairs_in"] == pairs, (history, pairs)
     # one SFT model and one reward model, built by the first experiment and shared by every other
     assert len(list((exp / "_shared").glob("sft-*/sft/model"))) == 1 and len(list((exp / "_shared").glob("rm-*/rm/bt/model"))) == 1
     assert not (exp / TWIN / "sft").exists()
