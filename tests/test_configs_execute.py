@@ -108,10 +108,11 @@ def overlays_run(tmp_path_factory):
             "data_offline_history"} <= set(overlays), sorted(overlays)
     set_file = work / "config/all_overlays.yaml"
     set_file.write_text(yaml.safe_dump({"base": SMOKE_SET["base"], "experiments": overlays}))
+    per_overlay = {name: overlay_targets(name, load_overlay(overlays[name], name, work)) for name in overlays}
     targets = [f"results/experiments/{DEFAULT}/manifest.json", f"results/experiments/{TWIN}/iter2/pairs.parquet"]
-    targets += [t for name in overlays for t in overlay_targets(name, load_overlay(overlays[name], name, work))]
+    targets += [t for paths in per_overlay.values() for t in paths]
     snakemake("-s", "Experiments.smk", "--configfile", str(set_file), "--cores", "2", *targets, cwd=work, timeout=3000)
-    return work / "results/experiments", overlays
+    return work / "results/experiments", per_overlay
 
 
 def test_the_default_config_runs_end_to_end_at_test_sizes(overlays_run):
@@ -128,15 +129,14 @@ def test_the_default_config_runs_end_to_end_at_test_sizes(overlays_run):
 
 
 def test_every_experiment_overlay_runs_on_the_reduced_default(overlays_run):
-    exp, overlays = overlays_run
-    targets = {name: overlay_targets(name, load_overlay(overlays[name], name, ROOT)) for name in overlays}
+    exp, targets = overlays_run
     assert targets["concise"] == ["results/experiments/concise/iter1/pairs.parquet"]
     assert targets["reference_previous"] == ["results/experiments/reference_previous/iter2/policy"]
     assert targets["data_offline_history"] == ["results/experiments/data_offline_history/iter1/policy"]
     for paths in targets.values():
         for path in paths:
             assert (exp.parents[1] / path).exists(), path
-    stats = {n: json.loads((exp / f"{n}/iter1/pair_stats.json").read_text()) for n in overlays}
+    stats = {n: json.loads((exp / f"{n}/iter1/pair_stats.json").read_text()) for n in targets}
     assert stats["concise"]["length_penalty"] == 0.001 and stats["best_random"]["rule"] == "best_random"
     assert json.loads((exp / "gold_judge/selection/best.json").read_text())["judge"] == "oracle"
     # what the two overlays that start differing at iteration 2 change there: the reference, the training pairs
