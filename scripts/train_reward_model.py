@@ -15,7 +15,7 @@ if __name__ == "__main__":
     add_training_args(p)
     a = p.parse_args()
     rows = read_parquet(a.data, ("prompt", "chosen", "rejected")).to_dicts()
-    pairs, counts = trainable_pairs(a.init, rows, a.hparams["max_length"])
+    pairs, counts = trainable_pairs(a.init, rows, a.hparams["max_length"], tokenized=True)
     log.info("%s (max_length %d)", counts, a.hparams["max_length"])
     result = train_reward_model(a.init, pairs, a.hparams, a.output, a.seed, a.threads)
     if is_main_process():  # one metrics file per launch, not one write per rank

@@ -97,3 +97,38 @@ def test_extra_stop_tokens_end_generation(world):
     assert all(not set(stop_chars) & set(r["response"]) for r in stopped)
     assert any(r["finish_reason"] == "stop" and r["num_tokens"] < 16 for r in stopped)
     assert all(r["num_tokens"] == 16 for r in stopped if r["finish_reason"] == "length")
+
+
+def test_reward_model_pairs_are_tokenized_once_as_trl_tokenizes_them(world):
+    # The RM's rows are token ids made here (TRL then skips its own pass): they must be the ids TRL would make, and
+    # the over-length rule must count the same pairs in both forms.
+    from trl.data_utils import _tokenize
+
+    root, _ = world
+    tok = load_tokenizer(root / "policy")
+    rng = random.Random(1)
+    rows = [{"prompt": [{"role": "user", "content": q}], "chosen": target_response(q), "rejected": corrupt(q, "copy", rng, SPEC)}
+            for q in draw_queries(rng, SPEC, "preference", 16, unique=True)]
+    tokenized, counts = trainable_pairs(str(root / "policy"), rows, HP["max_length"], tokenized=True)
+    assert [r["chosen_ids"] for r in tokenized] == [_tokenize(tok, r["prompt"] + [{"role": "assistant", "content": r["chosen"]}])["input_ids"] for r in rows]
+    assert [r["rejected_ids"] for r in tokenized] == [_tokenize(tok, r["prompt"] + [{"role": "assistant", "content": r["rejected"]}])["input_ids"] for r in rows]
+    shortest_long_side = sorted(max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in tokenized)[len(rows) // 2]
+    for form in (True, False):
+        _, tight = trainable_pairs(str(root / "policy"), rows, shortest_long_side - 1, tokenized=form)
+        assert tight["dropped_over_length"] == sum(max(len(r["chosen_ids"]), len(r["rejected_ids"])) >= shortest_long_side for r in tokenized)
+    assert counts == {"pairs_in": 16, "pairs_trained": 16, "dropped_over_length": 0}
+
+
+def test_fitting_trl_logprob_tiles_to_the_vocabulary_changes_no_weight(world, baseline, monkeypatch):
+    # fit_logprob_tiles_to_vocabulary narrows TRL's 32,768-column tiles to the vocabulary (a speed fix); with TRL's
+    # own tiles the same DPO run must give the same bytes.
+    from trl.trainer import utils
+
+    from online_rlhf.train import trainers
+
+    root, _ = world
+    assert utils._CHUNKED_LOGPROB_CHUNK_SIZE == len(load_tokenizer(root / "policy"))  # the baseline run narrowed them
+    monkeypatch.setattr(trainers, "fit_logprob_tiles_to_vocabulary", lambda model: None)
+    monkeypatch.setattr(utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", trainers._TRL_LOGPROB_TILE["columns"])
+    assert utils._CHUNKED_LOGPROB_CHUNK_SIZE == 32768
+    assert trained(world, "trl_tiles") == baseline

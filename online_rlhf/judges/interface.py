@@ -76,7 +76,8 @@ def over_length(tokenizer_dir: str | None, prompts: list[list[dict]], responses:
     a preference pair; the pairwise judge does not score over-length comparisons at all (score_responses)."""
     if tokenizer_dir is None:
         return [False] * len(responses)
-    from online_rlhf.train.models import chat_length, load_tokenizer
+    from online_rlhf.train.models import chat_token_ids, load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir, training=False)
-    return [chat_length(tok, p + [{"role": "assistant", "content": r}]) > max_length for p, r in zip(prompts, responses, strict=True)]
+    conversations = [p + [{"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)]
+    return [len(ids) > max_length for ids in chat_token_ids(tok, conversations)]

@@ -88,12 +88,11 @@ def prepare_tokenizer_and_model(init_dir: str, dtype):
 def split_over_length(tokenizer, rows: list[dict], max_length: int) -> tuple[list[dict], list[dict]]:
     """Rows whose templated prompt + label fit in max_length tokens, and those that do not (left out and counted:
     a clipped comparison would hide one of the answers)."""
-    from online_rlhf.train.models import chat_length
+    from online_rlhf.train.models import chat_token_ids
 
     fits, over = [], []
-    for row in rows:
-        n = chat_length(tokenizer, row["prompt"] + row["completion"])
-        (fits if n <= max_length else over).append(row)
+    for row, ids in zip(rows, chat_token_ids(tokenizer, [row["prompt"] + row["completion"] for row in rows]), strict=True):
+        (fits if len(ids) <= max_length else over).append(row)
     return fits, over
 
 
@@ -110,6 +109,7 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
         _train_and_save,
         checked_args,
         common_args,
+        fit_logprob_tiles_to_vocabulary,
         parameters_held,
         threads_per_process,
     )
@@ -127,6 +127,7 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
     # After the trainer's config: under ZeRO-3 the weights are partitioned as they load (online_rlhf.train.trainers).
     model = prepare_model(init_dir, tok, torch_dtype(MASTER_DTYPE))
     loaded = {"policy": parameters_held(model)}
+    fit_logprob_tiles_to_vocabulary(model)
     stop = make_stop_on_signal()
     trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(fits), processing_class=tok, callbacks=[stop])
     result = _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
