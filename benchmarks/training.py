@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--output", type=Path, default=RESULTS)
     a = ap.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
     result: dict = {"commit": commit, "machine": platform.processor() or platform.machine(), "threads": a.threads, "steps": a.steps}
     config = default_config()
     # Imported before any timing, so the first timed run does not pay TRL's and the trainers' imports.
@@ -129,7 +129,7 @@ def main() -> None:
             runs = {}
             for name, fitted in (("trl_tiles", False), ("fitted_tiles", True)):
                 out = root / stage / name
-                _, seconds = timed(lambda o=out, f=fitted: with_tiles(f, lambda: train(str(o))))
+                _, seconds = timed(lambda o=out, f=fitted, t=train: with_tiles(f, lambda: t(str(o))))
                 runs[name] = {"seconds": seconds, "steps_per_second": a.steps / seconds, "weights_sha256": sha(out)}
             runs["speedup"] = runs["trl_tiles"]["seconds"] / runs["fitted_tiles"]["seconds"]
             runs["identical_weights"] = runs["trl_tiles"]["weights_sha256"] == runs["fitted_tiles"]["weights_sha256"]
