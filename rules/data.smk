@@ -84,6 +84,8 @@ rule adopt_base_model:
         template=f"--chat-template {BASE['chat_template']}" if BASE["chat_template"] else "",
     log:
         "results/logs/adopt_base_model.log",
+    benchmark:
+        "results/benchmarks/adopt_base_model.tsv"
     threads: 1
     resources:
         **rule_resources("adopt_base_model", gpu=False),
