@@ -71,10 +71,9 @@ def with_tiles(fitted: bool, train):
     from trl.trainer import utils
 
     fit = trainers.fit_logprob_tiles_to_vocabulary
-    trl_tiles = trainers._TRL_LOGPROB_TILE.setdefault("columns", utils._CHUNKED_LOGPROB_CHUNK_SIZE)
     if not fitted:
         trainers.fit_logprob_tiles_to_vocabulary = lambda model: None
-        utils._CHUNKED_LOGPROB_CHUNK_SIZE = trl_tiles
+        utils._CHUNKED_LOGPROB_CHUNK_SIZE = trainers.trl_logprob_tile()
     try:
         return train()
     finally:

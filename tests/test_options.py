@@ -129,6 +129,6 @@ def test_fitting_trl_logprob_tiles_to_the_vocabulary_changes_no_weight(world, ba
     root, _ = world
     assert utils._CHUNKED_LOGPROB_CHUNK_SIZE == len(load_tokenizer(root / "policy"))  # the baseline run narrowed them
     monkeypatch.setattr(trainers, "fit_logprob_tiles_to_vocabulary", lambda model: None)
-    monkeypatch.setattr(utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", trainers._TRL_LOGPROB_TILE["columns"])
+    monkeypatch.setattr(utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", trainers.trl_logprob_tile())
     assert utils._CHUNKED_LOGPROB_CHUNK_SIZE == 32768
     assert trained(world, "trl_tiles") == baseline

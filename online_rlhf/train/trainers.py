@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -212,15 +213,18 @@ def fit_logprob_tiles_to_vocabulary(model) -> None:
             "trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE is gone: the installed TRL is not the pinned 1.16; "
             "see fit_logprob_tiles_to_vocabulary in online_rlhf/train/trainers.py"
         )
-    # TRL's own width, read before the first change: a later model of a wider vocabulary in the same process (tests)
-    # gets TRL's tiles again, not the narrow ones of the model before it.
-    default = _TRL_LOGPROB_TILE.setdefault("columns", utils._CHUNKED_LOGPROB_CHUNK_SIZE)
     head = model.get_output_embeddings().weight
     rows = getattr(head, "ds_shape", head.shape)[0]  # under ZeRO-3 init a rank's tensor is empty; ds_shape is the full one
-    utils._CHUNKED_LOGPROB_CHUNK_SIZE = min(default, rows)
+    utils._CHUNKED_LOGPROB_CHUNK_SIZE = min(trl_logprob_tile(), rows)
 
 
-_TRL_LOGPROB_TILE: dict[str, int] = {}
+@functools.cache
+def trl_logprob_tile() -> int:
+    """TRL's own tile width, read once before fit_logprob_tiles_to_vocabulary first changes it: a later model of a wider
+    vocabulary in the same process (tests) gets TRL's tiles again, not the narrow ones of the model before it."""
+    from trl.trainer import utils
+
+    return utils._CHUNKED_LOGPROB_CHUNK_SIZE
 
 
 def _train_and_save(trainer, stop, run_dir: Path, tokenizer, output: Path, loaded: dict | None = None) -> dict:
@@ -366,18 +370,6 @@ def pair_token_ids(tokenizer, rows: list[dict]) -> tuple[list[list[int]], list[l
     return sides[0], sides[1]
 
 
-def split_over_length(tokenizer, rows: list[dict], max_length: int) -> tuple[list[dict], list[dict]]:
-    """Pairs whose longer side fits in max_length tokens, and those that do not.
-
-    Stated rule: over-length pairs are left out of training and counted (TRL's RewardTrainer would drop them without
-    a word; a truncated DPO pair would compare two clipped replies).
-    """
-    fits, over = [], []
-    for row, chosen, rejected in zip(rows, *pair_token_ids(tokenizer, rows), strict=True):
-        (fits if max(len(chosen), len(rejected)) <= max_length else over).append(row)
-    return fits, over
-
-
 def trainable_pairs(tokenizer_dir: str, rows: list[dict], max_length: int, tokenized: bool = False) -> tuple[list[dict], dict]:
     """Canonical pairs -> TRL rows that fit, plus the counts for the metrics file.
 
@@ -386,14 +378,12 @@ def trainable_pairs(tokenizer_dir: str, rows: list[dict], max_length: int, token
     of the default reward model's job on 13.5K pairs, 2026-12-01). DPOTrainer tokenizes prompt and replies apart, so
     its rows stay conversational.
     """
-    tok = load_tokenizer(tokenizer_dir)
-    if tokenized:
-        chosen_ids, rejected_ids = pair_token_ids(tok, rows)
-        kept = [
-            {"chosen_ids": c, "rejected_ids": r}
-            for c, r in zip(chosen_ids, rejected_ids, strict=True)
-            if max(len(c), len(r)) <= max_length
-        ]
-    else:
-        kept = [conversational_pair(r) for r in split_over_length(tok, rows, max_length)[0]]
+    chosen_ids, rejected_ids = pair_token_ids(load_tokenizer(tokenizer_dir), rows)
+    # Stated rule: a pair whose longer side exceeds max_length tokens is left out of training and counted (TRL's
+    # RewardTrainer would drop it without a word; a truncated DPO pair would compare two clipped replies).
+    kept = [
+        {"chosen_ids": c, "rejected_ids": r} if tokenized else conversational_pair(row)
+        for row, c, r in zip(rows, chosen_ids, rejected_ids, strict=True)
+        if max(len(c), len(r)) <= max_length
+    ]
     return kept, {"pairs_in": len(rows), "pairs_trained": len(kept), "dropped_over_length": len(rows) - len(kept)}
