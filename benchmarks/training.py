@@ -1,12 +1,16 @@
 """Training overheads: TRL's fused LM head with its own vocabulary tiles against tiles fitted to the vocabulary
-(SFT and DPO), and the reward model's pair preparation done twice (a length check, then TRL's tokenization) against
-once. Same data, same seed, same run; each comparison also checks the trained weights are byte-identical.
+(SFT and DPO), the reward model's pair preparation done twice (a length check, then TRL's tokenization) against
+once, and the reward model's batches drawn at random against length-grouped. Same data, same seed, same run; the
+first two comparisons also check the trained weights are byte-identical (grouping changes which rows share a batch,
+so its weights differ by design; it reports the padding each order costs instead).
 
 Builds the default config's model (its architecture and the made-up world's tokenizer, random init: step time depends
 on shapes, not on what the weights learned) and world rows, then times:
 - SFT and DPO with `fit_logprob_tiles_to_vocabulary` off (TRL 1.16's 32,768-column tiles) and on;
 - turning preference pairs into the RM's training rows the old way (one apply_chat_template call per side for the
-  length rule, then TRL's own per-row tokenization) and with `trainable_pairs(..., tokenized=True)`.
+  length rule, then TRL's own per-row tokenization) and with `trainable_pairs(..., tokenized=True)`;
+- the reward model on the default config's mix2 sources (the world's own datasets, synthesised and normalised as the
+  workflow does; multi-turn rows included) with `group_by_length` off and on.
 Prints the figures and writes benchmarks/results/training.json.
 
     python benchmarks/training.py [--steps 60] [--pairs 4000] [--threads 1]
@@ -33,8 +37,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from generation import timed
 
 from online_rlhf.config import validate_config
+from online_rlhf.core.records import read_records, write_jsonl
+from online_rlhf.data.sources import convert_pairs
 from online_rlhf.train import trainers
 from online_rlhf.train.models import build_base_model, build_tokenizer, load_tokenizer
+from online_rlhf.world.datasets import synthesise
 from online_rlhf.world.task import ERROR_KINDS, WorldSpec, corrupt, draw_queries, target_response
 
 RESULTS = ROOT / "benchmarks" / "results" / "training.json"
@@ -95,6 +102,25 @@ def two_pass_pair_rows(model_dir: str, rows: list[dict], max_length: int) -> int
     return len(tokenized)
 
 
+def mixture_pairs(config: dict, folder: Path, seed: int) -> list[dict]:
+    """The reward model's mixture sources of `config` as canonical pairs: each synthesised in its native format at
+    the config's size and normalised by its adapter, as rules/data.smk does (the mixture's sampling left out)."""
+    spec = WorldSpec(**config["world"])
+    pairs = []
+    for name in config["mixtures"][config["reward_model"]["mixture"]]["sources"]:
+        dataset = config["datasets"][name]
+        path = folder / f"{name}.jsonl"
+        write_jsonl(synthesise(dataset["format"], spec, dataset["synthetic"]["rows"], seed), path)
+        pairs += convert_pairs(read_records([path]), dataset["format"], name, dataset.get("options")).table.to_dicts()
+    return pairs
+
+
+def padding_ratio(lengths: list[int], order: list[int], batch: int) -> float:
+    """Tokens computed (each batch padded to its longest row) over real tokens, for rows taken in `order`."""
+    padded = sum(max(lengths[i] for i in order[s : s + batch]) * len(order[s : s + batch]) for s in range(0, len(order), batch))
+    return padded / sum(lengths)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=60, help="optimizer steps per SFT / DPO timing")
@@ -143,6 +169,25 @@ def main() -> None:
         result["rm_pair_rows"] = {"pairs": a.pairs, "two_pass_seconds": twice, "once_seconds": once, "speedup": twice / once,
                                   "same_rows_kept": kept_twice == len(kept_once)}
         print(f"RM rows for {a.pairs} pairs: two passes {twice:.2f} s, once {once:.2f} s ({twice / once:.2f}x)")
+
+        rm_hp = trainer_hparams(config, "reward_model", a.steps)
+        batch = rm_hp["global_batch_size"]
+        mix_rows, _ = trainers.trainable_pairs(base, mixture_pairs(config, root, seed=0), max_length, tokenized=True)
+        lengths = [max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in mix_rows]
+        shuffled = list(range(len(lengths)))
+        random.Random(0).shuffle(shuffled)
+        grouped = trainers.length_grouped_order(lengths, batch, random.Random(0))
+        runs = {"pairs": len(mix_rows), "mean_tokens": sum(lengths) / len(lengths), "max_tokens": max(lengths)}
+        for name, group in (("random", False), ("length_grouped", True)):
+            _, seconds = timed(lambda g=group, n=name: trainers.train_reward_model(
+                base, mix_rows, {**rm_hp, "group_by_length": g}, str(root / "rm" / n), seed=1, threads=a.threads))
+            order = grouped if group else shuffled
+            runs[name] = {"seconds": seconds, "steps_per_second": a.steps / seconds, "padded_over_real_tokens": padding_ratio(lengths, order, batch)}
+        runs["speedup"] = runs["random"]["seconds"] / runs["length_grouped"]["seconds"]
+        result["rm_batches"] = runs
+        print(f"RM {a.steps} steps on mix2's {len(mix_rows)} pairs: random batches {runs['random']['seconds']:.1f} s "
+              f"(padding {runs['random']['padded_over_real_tokens']:.2f}x), length-grouped {runs['length_grouped']['seconds']:.1f} s "
+              f"(padding {runs['length_grouped']['padded_over_real_tokens']:.2f}x); {runs['speedup']:.2f}x")
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -112,6 +112,7 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
         fit_logprob_tiles_to_vocabulary,
         parameters_held,
         threads_per_process,
+        trainer_class,
     )
 
     seed_everything(seed, threads_per_process(threads))
@@ -129,7 +130,7 @@ def train_preference_model(init_dir: str, pairs: list[dict], hp: dict, output: s
     loaded = {"policy": parameters_held(model)}
     fit_logprob_tiles_to_vocabulary(model)
     stop = make_stop_on_signal()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(fits), processing_class=tok, callbacks=[stop])
+    trainer = trainer_class(SFTTrainer, hp)(model=model, args=args, train_dataset=_dataset(fits), processing_class=tok, callbacks=[stop])
     result = _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
     labels_b = sum(r["completion"][0]["content"] == LABELS[1] for r in fits)
     return {**result, "pairs_in": len(pairs), "pairs_trained": len(fits), "dropped_over_length": len(over),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from online_rlhf.train.models import chat_token_ids, load_tokenizer, seed_everyt
 COMMON_KEYS = {
     "epochs", "max_steps", "learning_rate", "lr_scheduler", "warmup_ratio", "global_batch_size",
     "per_device_batch_size", "max_length", "precision", "gradient_checkpointing", "logging_steps", "weight_decay",
-    "checkpoint_steps",
+    "checkpoint_steps", "group_by_length",
 }
 
 
@@ -168,6 +169,81 @@ def checked_args(config_class, **kwargs):
     return args
 
 
+def length_grouped_order(lengths: list[int], batch_size: int, rng: random.Random, batches_per_group: int = 50) -> list[int]:
+    """One epoch's row order in batches of similar length: the rows in random order, cut into groups of
+    `batches_per_group` batches, each group sorted by length and cut into batches, the full batches then shuffled.
+
+    Why: a batch is padded to its longest row, and in the default reward model's mixture (rows of 12-38 tokens,
+    mean 16.6) random batches of 32 pairs padded to 1.86x the real tokens (2026-12-02). Every row is seen once per
+    epoch as before; only which rows share a batch changes. Unlike transformers' LengthGroupedSampler the batches of a
+    group are not consumed longest first (a long-to-short sweep in every group of 50 batches), and a short last batch
+    stays last, so each `batch_size` slice of the order is one whole batch.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    group = batches_per_group * batch_size
+    batches = []
+    for start in range(0, len(order), group):
+        members = sorted(order[start : start + group], key=lambda i: lengths[i])
+        batches += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+    short = [b for b in batches if len(b) < batch_size]  # at most one: the last group's last batch
+    full = [b for b in batches if len(b) == batch_size]
+    rng.shuffle(full)
+    return [i for batch in full + short for i in batch]
+
+
+class LengthGroupedSampler:
+    """Row order of `length_grouped_order`, reseeded each epoch from (seed, epoch) as accelerate's seedable sampler
+    is: every rank draws the same order, and a job resumed from a checkpoint redraws the epoch it stopped in.
+    `batch_size` is the global batch (per device x processes x accumulation), so one optimizer step takes the same
+    rows whatever the launch."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        return iter(length_grouped_order(self.lengths, self.batch_size, random.Random(f"{self.seed}:{self.epoch}")))
+
+
+def padded_lengths(dataset) -> list[int]:
+    """Tokens each row of a trainer's processed dataset pads to in a batch: `input_ids` (SFT, pairwise model), or the
+    prompt plus the longer reply (`chosen_ids`/`rejected_ids`, with `prompt_ids` for DPO; the reward model's rows
+    hold the whole conversation per side)."""
+    columns = set(dataset.column_names)
+    if "input_ids" in columns:
+        return [len(ids) for ids in dataset["input_ids"]]
+    if {"chosen_ids", "rejected_ids"} <= columns:
+        prompts = dataset["prompt_ids"] if "prompt_ids" in columns else [()] * len(dataset)
+        return [len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, dataset["chosen_ids"], dataset["rejected_ids"], strict=True)]
+    raise ValueError(f"cannot group by length: the processed training rows have neither input_ids nor chosen_ids/rejected_ids (columns: {sorted(columns)})")
+
+
+@functools.cache
+def length_grouped(trainer_class):
+    """`trainer_class` with its training batches drawn by LengthGroupedSampler (a section's `group_by_length`)."""
+
+    class LengthGrouped(trainer_class):
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            args = self.args
+            batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+            return LengthGroupedSampler(padded_lengths(dataset), batch, args.data_seed if args.data_seed is not None else args.seed)
+
+    LengthGrouped.__name__ = LengthGrouped.__qualname__ = f"LengthGrouped{trainer_class.__name__}"
+    return LengthGrouped
+
+
+def trainer_class(base, hp: dict):
+    """The TRL trainer class a config section asks for: `base`, or `base` drawing length-grouped batches."""
+    return length_grouped(base) if hp.get("group_by_length", False) else base
+
+
 def _dataset(rows: list[dict]):
     from datasets import Dataset
 
@@ -273,7 +349,7 @@ def train_sft(model_dir: str, rows: list[dict], hp: dict, output: str, seed: int
     loaded = {"policy": parameters_held(model)}
     fit_logprob_tiles_to_vocabulary(model)
     stop = make_stop_on_signal()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
+    trainer = trainer_class(SFTTrainer, hp)(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
     return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
@@ -295,7 +371,7 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
     model.config.pad_token_id = tok.pad_token_id
     loaded = {"reward_model": parameters_held(model)}
     stop = make_stop_on_signal()
-    trainer = RewardTrainer(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
+    trainer = trainer_class(RewardTrainer, hp)(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
     return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
@@ -347,7 +423,7 @@ def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: s
     loaded = {"policy": parameters_held(model), "reference": parameters_held(ref)}
     fit_logprob_tiles_to_vocabulary(model)
     stop = make_stop_on_signal()
-    trainer = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
+    trainer = trainer_class(DPOTrainer, hp)(model=model, ref_model=ref, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
     return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
