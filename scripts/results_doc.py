@@ -6,7 +6,6 @@ absent say "not run". `--check` only verifies that the page is unedited since it
         [--benchmarks benchmarks/results/*.json] --output docs/results.md
 """
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +13,16 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import logger, parser
-from online_rlhf.provenance.results_doc import ResultsDocError, document, load_benchmark_file, load_run, stamp, verify
+from online_rlhf.provenance.results_doc import (
+    ResultsDocError,
+    document,
+    experiment_set_provenance,
+    load_benchmark_file,
+    load_experiment_set,
+    load_run,
+    stamp,
+    verify,
+)
 from online_rlhf.report.compare import results_section
 
 log = logger("results_doc")
@@ -58,9 +66,10 @@ if __name__ == "__main__":
             + [f"--output {shlex.quote(a.output)}"]
         )
         Path(a.output).parent.mkdir(parents=True, exist_ok=True)
-        comparisons = [(f, json.loads(Path(f).read_text())) for f in a.experiments]
+        sets = [load_experiment_set(f) for f in a.experiments]
+        comparisons = [(s["path"], s["comparison"]) for s in sets]
         body = document(runs, files, command)
-        body += ("\n" + results_section(comparisons)) if comparisons else ""
+        body += ("\n" + results_section(comparisons, {s["path"]: experiment_set_provenance(s) for s in sets})) if comparisons else ""
         Path(a.output).write_text(stamp(body))
     except ResultsDocError as err:
         sys.exit(f"results_doc: {err}")

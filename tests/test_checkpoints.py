@@ -24,7 +24,6 @@ HPARAMS = {
     "epochs": 1, "max_steps": STEPS, "learning_rate": 3e-3, "lr_scheduler": "cosine", "warmup_ratio": 0.03,
     "global_batch_size": 16, "per_device_batch_size": 8, "max_length": 64, "packing": False,
     "assistant_only_loss": True, "precision": "fp32", "checkpoint_steps": EVERY, "logging_steps": 5,
-    "group_by_length": True,  # the schema default: the kill at step 20 is in the second epoch, which must redraw its order
 }
 
 
@@ -74,14 +73,14 @@ def inputs(tmp_path_factory):
     return d
 
 
-def train_command(inputs, output):
+def train_command(inputs, output, hparams=HPARAMS):
     return [sys.executable, str(ROOT / "scripts/train_sft.py"), "--model", str(inputs / "base"), "--data", str(inputs / "sft.parquet"),
-            "--hparams", json.dumps(HPARAMS), "--seed", "7", "--threads", "1", "--output", str(output), "--metrics", f"{output}.json"]
+            "--hparams", json.dumps(hparams), "--seed", "7", "--threads", "1", "--output", str(output), "--metrics", f"{output}.json"]
 
 
-def run_and_kill_at(inputs, output, step: int, sig: signal.Signals) -> int:
+def run_and_kill_at(inputs, output, step: int, sig: signal.Signals, hparams=HPARAMS) -> int:
     """Start the training job, send `sig` once checkpoint-<step> is complete on disk; the job's exit code."""
-    proc = subprocess.Popen(train_command(inputs, output), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(train_command(inputs, output, hparams), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while proc.poll() is None and time.time() < deadline:
         if any((d / f"checkpoint-{step}" / "trainer_state.json").is_file() for d in checkpoint_root(output).glob("*")):
@@ -91,8 +90,8 @@ def run_and_kill_at(inputs, output, step: int, sig: signal.Signals) -> int:
     return proc.wait(timeout=240)
 
 
-def rerun(inputs, output) -> str:
-    proc = subprocess.run(train_command(inputs, output), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+def rerun(inputs, output, hparams=HPARAMS) -> str:
+    proc = subprocess.run(train_command(inputs, output, hparams), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stderr
 
@@ -131,3 +130,16 @@ def test_sigterm_saves_a_checkpoint_at_the_next_step_and_the_job_fails(inputs, u
     log = rerun(inputs, out)
     assert f"{saved.name} (step" in log
     assert same_weights(out, uninterrupted)
+
+
+def test_a_length_grouped_job_killed_in_its_second_epoch_resumes_to_the_same_model(inputs, uninterrupted, tmp_path):
+    # 300 rows in batches of 16 are 19 steps an epoch: step 20 is in epoch 1, whose length-grouped order the resumed
+    # job must draw again (the sampler is reseeded from seed and epoch, not from the RNG state at the checkpoint).
+    grouped = {**HPARAMS, "group_by_length": True}
+    whole = tmp_path / "whole"
+    rerun(inputs, whole, grouped)
+    assert not same_weights(whole, uninterrupted)  # the option took effect
+    out = tmp_path / "model"
+    assert run_and_kill_at(inputs, out, 20, signal.SIGKILL, grouped) == -signal.SIGKILL
+    assert "checkpoint-20 (step 20)" in rerun(inputs, out, grouped)
+    assert same_weights(out, whole)

@@ -62,12 +62,13 @@ def test_validation_fills_defaults_and_derived_defaults(root):
 
 def test_defaults_reach_the_trainer_as_its_own_fallbacks_would(tmp_path):
     """The training keys' schema defaults are the values the trainers assumed when a key was absent."""
-    from online_rlhf.train.trainers import common_args
+    from online_rlhf.train.trainers import common_args, trainer_class
 
     minimal = {"epochs": 1, "learning_rate": 1e-3, "global_batch_size": 4, "per_device_batch_size": 4, "max_length": 32}
     schema_defaults = {k: v for k, v in load_schema()["$defs"]["training"]["properties"].items() if "default" in v}
     hp = {**minimal, **{k: v["default"] for k, v in schema_defaults.items()}}
     assert common_args(hp, str(tmp_path), 0) == common_args(minimal, str(tmp_path), 0)
+    assert trainer_class(dict, hp) is trainer_class(dict, minimal)  # group_by_length: off either way
 
 
 def test_docs_config_md_is_generated_from_the_schema():

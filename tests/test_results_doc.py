@@ -151,3 +151,43 @@ def test_benchmark_columns_carry_the_reports_labels():
     summary["tables"]["benchmarks"]["labels"] = {"alpaca_eval": "AlpacaEval-2 LC with the minimal GLM (%)"}
     assert "- `alpaca_eval`: AlpacaEval-2 LC with the minimal GLM (%)" in rd.benchmarks_section(summary)
 
+
+
+def test_another_run_says_how_its_config_differs_from_the_default_runs(tmp_path):
+    base = json.loads((FIXTURE / "manifest.json").read_text())
+    base["run"]["config"] = {"run_name": "a", "seed": 7, "reward_model": {"epochs": 2, "group_by_length": False}}
+    other = json.loads(json.dumps(base))
+    other["run"]["config"] = {"run_name": "b", "seed": 7, "reward_model": {"epochs": 1}}
+    same = json.loads(json.dumps(base))
+    same["run"]["config"]["run_name"] = "c"
+    runs = {"default": rd.load_run("default", make_run(tmp_path / "a", manifest=base)),
+            "rm_1_epoch": rd.load_run("rm_1_epoch", make_run(tmp_path / "b", manifest=other)),
+            "rerun": rd.load_run("rerun", make_run(tmp_path / "c", manifest=same))}
+    page = rd.document(runs, [], "cmd")
+    assert ("- config: differs from the `default` run's (both manifests) in `reward_model.epochs` 2 → 1, "
+            "`reward_model.group_by_length` False → absent") in page
+    assert "- config: the same as the `default` run's (both manifests)" in page  # the run name alone is no difference
+    assert page.count("- config:") == 2  # not on the default run itself
+
+
+def test_an_experiment_set_names_the_commit_of_each_experiment_and_its_wall_time(tmp_path):
+    root = tmp_path / "exp"
+    folder = root / "results" / "experiments"
+    comparison = {"experiments": [{"name": n, "artifact": f"results/experiments/{n}/report/summary.json"} for n in ("a", "b", "c")], "groups": []}
+    for name, commit in (("a", "1" * 40), ("b", "1" * 40), ("c", "2" * 40)):
+        manifest = json.loads((FIXTURE / "manifest.json").read_text())
+        manifest["code"]["git"]["commit"] = commit
+        (folder / name).mkdir(parents=True)
+        (folder / name / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "_comparison").mkdir()
+    (folder / "_comparison" / "comparison.json").write_text(json.dumps(comparison))
+    meta = root / ".snakemake" / "metadata"
+    meta.mkdir(parents=True)
+    (meta / urlsafe_b64encode(b"results/experiments/_comparison/comparison.json").decode()).write_text(json.dumps(record("report", 100.0, 700.0)))
+    loaded = rd.load_experiment_set(folder / "_comparison" / "comparison.json")
+    text = rd.experiment_set_provenance(loaded)
+    assert "- code: experiments from more than one commit: `1111111`: a, b; `2222222`: c" in text
+    assert "- machine: Fixture CPU, 2 logical CPUs" in text
+    assert "wall time 10 min 00 s over 1 jobs" in text
+    (folder / "c" / "manifest.json").write_text((folder / "a" / "manifest.json").read_text())
+    assert "- code: commit `1111111` (every experiment's manifest)" in rd.experiment_set_provenance(rd.load_experiment_set(folder / "_comparison" / "comparison.json"))

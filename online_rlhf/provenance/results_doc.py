@@ -112,13 +112,52 @@ def load_run(label: str, workdir: str | Path) -> dict[str, Any]:
         # only what the page shows: the manifest embeds every small JSON artifact and is large
         run["manifest"] = {"code": {"git": m.get("code", {}).get("git", {}), "tree_sha256": m.get("code", {}).get("tree_sha256")},
                            "hardware": m.get("hardware", {}), "environment": {k: m.get("environment", {}).get(k) for k in ("python", "platform")},
-                           "run": {"name": m.get("run", {}).get("name"), "seed": (m.get("run", {}).get("config") or {}).get("seed")}}
+                           "run": {"name": m.get("run", {}).get("name"), "seed": (m.get("run", {}).get("config") or {}).get("seed"),
+                                   "config": m.get("run", {}).get("config")}}
         if "memory_bytes" not in run["manifest"]["hardware"]:
             # manifests written before the field existed: read here, and the page says so
             run["host_memory_bytes"] = memory_bytes(file_text("/proc/meminfo"))
     run["timing"] = job_timing(all_metadata(root))
     run["benchmarks"] = benchmark_totals(_benchmark_rows(root))
     return run
+
+
+def load_experiment_set(path: str | Path) -> dict[str, Any]:
+    """An Experiments.smk comparison (`<folder>/results/experiments/_comparison/comparison.json`) with what says where
+    its numbers come from: the commit and machine in each experiment's manifest, and the set's job records."""
+    path = Path(path)
+    result = _read_json(path)
+    root = path.parents[3]
+    commits: dict[str, list[str]] = {}
+    machines = set()
+    for e in result.get("experiments", []):
+        manifest_path = root / Path(e["artifact"]).parent.parent / "manifest.json"
+        if not manifest_path.is_file():
+            commits.setdefault("not recorded (no manifest)", []).append(e["name"])
+            continue
+        m = _read_json(manifest_path)
+        git = m.get("code", {}).get("git", {})
+        commit = (git.get("commit") or "no git checkout")[:7] + (" with uncommitted changes" if git.get("dirty") else "")
+        commits.setdefault(commit, []).append(e["name"])
+        hw = m.get("hardware", {})
+        machines.add(f"{hw.get('cpu') or 'CPU model not recorded'}, {hw.get('logical_cpus')} logical CPUs")
+    return {"path": str(path), "comparison": result, "commits": commits, "machines": sorted(machines), "timing": job_timing(all_metadata(root))}
+
+
+def experiment_set_provenance(loaded: dict) -> str:
+    """The lines under an experiment set's heading: commit(s) (each with its experiments when they differ), machine, wall time."""
+    commits = loaded["commits"]
+    if len(commits) == 1:
+        lines = [f"- code: commit `{next(iter(commits))}` (every experiment's manifest)"]
+    else:
+        lines = ["- code: experiments from more than one commit: " + "; ".join(f"`{c}`: {', '.join(names)}" for c, names in commits.items())]
+    if loaded["machines"]:
+        lines.append("- machine: " + "; ".join(loaded["machines"]))
+    t = loaded["timing"]
+    if t:
+        lines.append(f"- date: {utc(t['first_start'])} (first job start); wall time {duration(t['wall_seconds'])} over {t['jobs']} jobs "
+                     "(Snakemake's job records)")
+    return "\n".join(lines) + "\n"
 
 
 def load_benchmark_file(path: str | Path) -> dict[str, Any]:
@@ -145,11 +184,38 @@ def gib(n: int | None) -> str:
     return "–" if n is None else f"{n / 2**30:.1f} GiB"
 
 
-def provenance_section(run: dict) -> str:
-    """Commit, date, machine and wall time of one run, each from the run's own records (manifest, job records)."""
+MAX_CONFIG_DIFFERENCES = 12
+
+
+def config_differences(base: dict, other: dict) -> list[tuple[str, Any, Any]]:
+    """(dotted key, base value, other value) for every config leaf that differs, `absent` where a side lacks it;
+    the run name is left out (it names the run, it does not change it)."""
+    a, b = dict(flatten(base)), dict(flatten(other))
+    return [(k, a.get(k, "absent"), b.get(k, "absent")) for k in sorted(a.keys() | b.keys())
+            if k != "run_name" and a.get(k, "absent") != b.get(k, "absent")]
+
+
+def config_line(label: str, base: dict | None, config: dict | None) -> str | None:
+    """How a run's config differs from the default run's, from both manifests (None without both)."""
+    if label == "default" or base is None or config is None:
+        return None
+    diffs = config_differences(base, config)
+    if not diffs:
+        return "- config: the same as the `default` run's (both manifests)"
+    shown = ", ".join(f"`{k}` {_value(x)} → {_value(y)}" for k, x, y in diffs[:MAX_CONFIG_DIFFERENCES])
+    more = f", and {len(diffs) - MAX_CONFIG_DIFFERENCES} more" if len(diffs) > MAX_CONFIG_DIFFERENCES else ""
+    return f"- config: differs from the `default` run's (both manifests) in {shown}{more}"
+
+
+def provenance_section(run: dict, base_config: dict | None = None) -> str:
+    """Commit, date, machine and wall time of one run, each from the run's own records (manifest, job records); for a
+    run other than the default, how its config differs from `base_config` (the default run's)."""
     lines = [f"- run folder: `{run['workdir']}`; run name `{run['summary'].get('run_name')}`"]
     m = run.get("manifest")
     if m:
+        differs = config_line(run["label"], base_config, m["run"].get("config"))
+        if differs:
+            lines.append(differs)
         git = m["code"]["git"]
         commit = git.get("commit")
         dirty = " (with uncommitted changes: " + ", ".join(f"`{c}`" for c in git.get("changes", [])) + ")" if git.get("dirty") else ""
@@ -289,15 +355,15 @@ def not_produced_section(summary: dict) -> str:
     return "Not produced by this run (from the report):\n\n" + "".join(f"- {i['item']}: {i['why']}\n" for i in items)
 
 
-def run_section(label: str, run: dict | None) -> str:
-    """One run's section, or a line saying it was not run and how to make it."""
+def run_section(label: str, run: dict | None, base_config: dict | None = None) -> str:
+    """One run's section, or a line saying it was not run and how to make it; `base_config`: the default run's."""
     title, what, how = KNOWN_RUNS.get(label, (f"Run `{label}`", "", ""))
     head = f"## {title} (`{label}`)\n\n" + (f"{what}.\n\n" if what else "")
     if run is None or run.get("summary") is None:
         reason = run["missing"] if run else f"no `--run {label}=<folder>` was given"
         return head + f"**Not run**: {reason}." + (f" To produce it: {how}." if how else "") + "\n"
     s = run["summary"]
-    parts = [provenance_section(run), heldout_section(s), claim_section(s), reward_model_section(s), iterations_section(s),
+    parts = [provenance_section(run, base_config), heldout_section(s), claim_section(s), reward_model_section(s), iterations_section(s),
              selection_section(s), benchmarks_section(s), not_produced_section(s)]
     return head + "\n".join(p for p in parts if p)
 
@@ -350,7 +416,8 @@ def document(runs: dict[str, dict], benchmark_files: list[dict], command: str) -
              "[reproducibility.md](reproducibility.md). The made-up world's numbers say whether the workflow's stages "
              "work and how they interact on a task with a known answer; they are not the paper's LLaMA-3-8B results "
              "([recipe.md](recipe.md) lists those).\n")
-    sections = [intro] + [run_section(label, runs.get(label)) for label in labels]
+    base = ((runs.get("default") or {}).get("manifest") or {}).get("run", {}).get("config")
+    sections = [intro] + [run_section(label, runs.get(label), base) for label in labels]
     sections += [benchmark_files_section(benchmark_files)]
     return "\n".join(s.rstrip("\n") + "\n" for s in sections)
 

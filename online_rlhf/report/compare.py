@@ -196,14 +196,14 @@ def plot(result: dict, path: str) -> None:
     plt.close(fig)
 
 
-def results_section(comparisons: list[tuple[str, dict]]) -> str:
+def results_section(comparisons: list[tuple[str, dict]], provenance: dict[str, str] | None = None) -> str:
     """docs/results.md's section for experiment sets: each comparison.json (path, content) as its Markdown tables,
-    headings one level down."""
+    headings one level down, under its `provenance` lines (commit, machine, wall time) when given for that path."""
     if not comparisons:
         return ""
     parts = ["## Experiments side by side\n\nFrom `Experiments.smk` (docs/experiments.md), one DAG per set.\n"]
     for path, result in comparisons:
-        body = markdown(result).replace("# Experiments side by side", f"# `{path}`", 1)
+        body = markdown(result).replace("# Experiments side by side", f"# `{path}`\n\n{(provenance or {}).get(path, '')}", 1)
         body = re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", body, flags=re.MULTILINE)
         parts.append(body)
     return "\n".join(parts)

@@ -174,10 +174,11 @@ def length_grouped_order(lengths: list[int], batch_size: int, rng: random.Random
     `batches_per_group` batches, each group sorted by length and cut into batches, the full batches then shuffled.
 
     Why: a batch is padded to its longest row, and in the default reward model's mixture (rows of 12-38 tokens,
-    mean 16.6) random batches of 32 pairs padded to 1.86x the real tokens (2026-12-02). Every row is seen once per
-    epoch as before; only which rows share a batch changes. Unlike transformers' LengthGroupedSampler the batches of a
-    group are not consumed longest first (a long-to-short sweep in every group of 50 batches), and a short last batch
-    stays last, so each `batch_size` slice of the order is one whole batch.
+    mean 16.6) random batches of 32 pairs padded to 1.86x the real tokens (measured 2026-12-02; benchmarks/training.py
+    prints it). Every row is seen once per epoch as before; only which rows share a batch changes (and with it what is
+    learned: docs/world.md, "What was tried"). Unlike transformers' LengthGroupedSampler the batches of a group are not
+    consumed longest first (a long-to-short sweep in every group of 50 batches), and a short last batch stays last, so
+    each `batch_size` slice of the order is one whole batch.
     """
     order = list(range(len(lengths)))
     rng.shuffle(order)
