@@ -165,7 +165,7 @@ def test_another_run_says_how_its_config_differs_from_the_default_runs(tmp_path)
             "rerun": rd.load_run("rerun", make_run(tmp_path / "c", manifest=same))}
     page = rd.document(runs, [], "cmd")
     assert ("- config: differs from the `default` run's (both manifests) in `reward_model.epochs` 2 → 1, "
-            "`reward_model.group_by_length` False → absent") in page
+            "`reward_model.group_by_length` False → absent (`absent`: the key is not in that run's config") in page
     assert "- config: the same as the `default` run's (both manifests)" in page  # the run name alone is no difference
     assert page.count("- config:") == 2  # not on the default run itself
 

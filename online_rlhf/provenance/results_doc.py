@@ -204,7 +204,8 @@ def config_line(label: str, base: dict | None, config: dict | None) -> str | Non
         return "- config: the same as the `default` run's (both manifests)"
     shown = ", ".join(f"`{k}` {_value(x)} → {_value(y)}" for k, x, y in diffs[:MAX_CONFIG_DIFFERENCES])
     more = f", and {len(diffs) - MAX_CONFIG_DIFFERENCES} more" if len(diffs) > MAX_CONFIG_DIFFERENCES else ""
-    return f"- config: differs from the `default` run's (both manifests) in {shown}{more}"
+    absent = " (`absent`: the key is not in that run's config, whose commit predates it)" if any("absent" in (x, y) for _, x, y in diffs) else ""
+    return f"- config: differs from the `default` run's (both manifests) in {shown}{more}{absent}"
 
 
 def provenance_section(run: dict, base_config: dict | None = None) -> str:
