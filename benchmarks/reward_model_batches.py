@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generation import timed
-from training import trainer_hparams
+from training import padding_ratio, trainer_hparams
 
 from online_rlhf.core.tables import read_parquet
 from online_rlhf.judges.interface import accuracy, pair_margins
@@ -78,10 +78,10 @@ def main() -> None:
                             "weights_sha256": sha(out)}
     # the random arm is the run's own reward model job again: the same bytes say the comparison starts from the run
     result["random"]["reproduces_the_runs_model"] = result["random"]["weights_sha256"] == sha(a.workdir / "results" / "rm" / section["name"] / "model")
-    batch = hp["global_batch_size"]
-    order = trainers.length_grouped_order(lengths, batch, random.Random(0))
-    result["length_grouped"]["padded_over_real_tokens"] = sum(
-        max(lengths[i] for i in order[s : s + batch]) * len(order[s : s + batch]) for s in range(0, len(order), batch)) / sum(lengths)
+    batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
+    random.Random(0).shuffle(shuffled)
+    result["random"]["padded_over_real_tokens"] = padding_ratio(lengths, shuffled, batch)  # a random order like the trainer's
+    result["length_grouped"]["padded_over_real_tokens"] = padding_ratio(lengths, trainers.length_grouped_order(lengths, batch, random.Random(0)), batch)
     result["speedup"] = result["random"]["seconds"] / result["length_grouped"]["seconds"]
     result["heldout_accuracy_change"] = result["length_grouped"]["heldout_accuracy"] - result["random"]["heldout_accuracy"]
     print(f"reward model on {counts['pairs_trained']} pairs, {result['random']['steps']} steps: random batches {result['random']['seconds']:.0f} s, "
