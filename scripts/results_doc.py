@@ -69,7 +69,8 @@ if __name__ == "__main__":
         sets = [load_experiment_set(f) for f in a.experiments]
         comparisons = [(s["path"], s["comparison"]) for s in sets]
         body = document(runs, files, command)
-        body += ("\n" + results_section(comparisons, {s["path"]: experiment_set_provenance(s) for s in sets})) if comparisons else ""
+        base = ((runs.get("default") or {}).get("manifest") or {}).get("run", {}).get("config")
+        body += ("\n" + results_section(comparisons, {s["path"]: experiment_set_provenance(s, base) for s in sets})) if comparisons else ""
         Path(a.output).write_text(stamp(body))
     except ResultsDocError as err:
         sys.exit(f"results_doc: {err}")

@@ -189,5 +189,8 @@ def test_an_experiment_set_names_the_commit_of_each_experiment_and_its_wall_time
     assert "- code: experiments from more than one commit: `1111111`: a, b; `2222222`: c" in text
     assert "- machine: Fixture CPU, 2 logical CPUs" in text
     assert "wall time 10 min 00 s over 1 jobs" in text
+    base = json.loads((FIXTURE / "manifest.json").read_text())["run"]["config"]
+    with_base = rd.experiment_set_provenance(loaded, {**base, "online": {"pair_rule": "best_worst"}})
+    assert "- config against the `default` run's" in with_base and "`a` `online.pair_rule` best_worst → absent" in with_base
     (folder / "c" / "manifest.json").write_text((folder / "a" / "manifest.json").read_text())
     assert "- code: commit `1111111` (every experiment's manifest)" in rd.experiment_set_provenance(rd.load_experiment_set(folder / "_comparison" / "comparison.json"))

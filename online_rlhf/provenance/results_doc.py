@@ -129,6 +129,7 @@ def load_experiment_set(path: str | Path) -> dict[str, Any]:
     result = _read_json(path)
     root = path.parents[3]
     commits: dict[str, list[str]] = {}
+    configs: dict[str, dict | None] = {}
     machines = set()
     for e in result.get("experiments", []):
         manifest_path = root / Path(e["artifact"]).parent.parent / "manifest.json"
@@ -139,13 +140,20 @@ def load_experiment_set(path: str | Path) -> dict[str, Any]:
         git = m.get("code", {}).get("git", {})
         commit = (git.get("commit") or "no git checkout")[:7] + (" with uncommitted changes" if git.get("dirty") else "")
         commits.setdefault(commit, []).append(e["name"])
+        configs[e["name"]] = m.get("run", {}).get("config")
         hw = m.get("hardware", {})
         machines.add(f"{hw.get('cpu') or 'CPU model not recorded'}, {hw.get('logical_cpus')} logical CPUs")
-    return {"path": str(path), "comparison": result, "commits": commits, "machines": sorted(machines), "timing": job_timing(all_metadata(root))}
+    return {"path": str(path), "comparison": result, "commits": commits, "configs": configs, "machines": sorted(machines),
+            "timing": job_timing(all_metadata(root))}
 
 
-def experiment_set_provenance(loaded: dict) -> str:
-    """The lines under an experiment set's heading: commit(s) (each with its experiments when they differ), machine, wall time."""
+PER_EXPERIMENT_DIFFERENCES = 3
+
+
+def experiment_set_provenance(loaded: dict, base_config: dict | None = None) -> str:
+    """The lines under an experiment set's heading: commit(s) (each with its experiments when they differ), machine,
+    wall time, and with `base_config` (the default run's) each experiment's config keys that differ from it (keys
+    a side lacks last: they mark code of another commit, not a setting)."""
     commits = loaded["commits"]
     if len(commits) == 1:
         lines = [f"- code: commit `{next(iter(commits))}` (every experiment's manifest)"]
@@ -157,6 +165,17 @@ def experiment_set_provenance(loaded: dict) -> str:
     if t:
         lines.append(f"- date: {utc(t['first_start'])} (first job start); wall time {duration(t['wall_seconds'])} over {t['jobs']} jobs "
                      "(Snakemake's job records)")
+    if base_config is not None:
+        described = []
+        for name, config in loaded.get("configs", {}).items():
+            if config is None:
+                continue
+            diffs = sorted(config_differences(base_config, config), key=lambda d: ("absent" in (d[1], d[2]), d[0]))
+            shown = ", ".join(f"`{k}` {_value(x)} → {_value(y)}" for k, x, y in diffs[:PER_EXPERIMENT_DIFFERENCES]) or "none"
+            more = f" and {len(diffs) - PER_EXPERIMENT_DIFFERENCES} more" if len(diffs) > PER_EXPERIMENT_DIFFERENCES else ""
+            described.append(f"`{name}` {shown}{more}")
+        if described:
+            lines.append("- config against the `default` run's (manifests; `absent`: a key of another commit): " + "; ".join(described))
     return "\n".join(lines) + "\n"
 
 
@@ -196,8 +215,9 @@ def config_differences(base: dict, other: dict) -> list[tuple[str, Any, Any]]:
 
 
 def config_line(label: str, base: dict | None, config: dict | None) -> str | None:
-    """How a run's config differs from the default run's, from both manifests (None without both)."""
-    if label == "default" or base is None or config is None:
+    """How a run's config differs from the default run's, from both manifests (None without both, and for the
+    page's known runs: each is its own config, not a variant of the default)."""
+    if label in KNOWN_RUNS or base is None or config is None:
         return None
     diffs = config_differences(base, config)
     if not diffs:
