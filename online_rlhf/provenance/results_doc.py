@@ -147,7 +147,7 @@ def load_experiment_set(path: str | Path) -> dict[str, Any]:
             "timing": job_timing(all_metadata(root))}
 
 
-PER_EXPERIMENT_DIFFERENCES = 3
+PER_EXPERIMENT_DIFFERENCES = 6
 
 
 def experiment_set_provenance(loaded: dict, base_config: dict | None = None) -> str:
