@@ -15,6 +15,7 @@ import _bootstrap  # noqa: F401
 from online_rlhf.core.cli import logger, parser
 from online_rlhf.provenance.results_doc import (
     ResultsDocError,
+    default_run_config,
     document,
     experiment_set_provenance,
     load_benchmark_file,
@@ -69,7 +70,7 @@ if __name__ == "__main__":
         sets = [load_experiment_set(f) for f in a.experiments]
         comparisons = [(s["path"], s["comparison"]) for s in sets]
         body = document(runs, files, command)
-        base = ((runs.get("default") or {}).get("manifest") or {}).get("run", {}).get("config")
+        base = default_run_config(runs)
         body += ("\n" + results_section(comparisons, {s["path"]: experiment_set_provenance(s, base) for s in sets})) if comparisons else ""
         Path(a.output).write_text(stamp(body))
     except ResultsDocError as err:

@@ -152,8 +152,7 @@ PER_EXPERIMENT_DIFFERENCES = 6
 
 def experiment_set_provenance(loaded: dict, base_config: dict | None = None) -> str:
     """The lines under an experiment set's heading: commit(s) (each with its experiments when they differ), machine,
-    wall time, and with `base_config` (the default run's) each experiment's config keys that differ from it (keys
-    a side lacks last: they mark code of another commit, not a setting)."""
+    wall time, and with `base_config` (the default run's) each experiment's config keys that differ from it."""
     commits = loaded["commits"]
     if len(commits) == 1:
         lines = [f"- code: commit `{next(iter(commits))}` (every experiment's manifest)"]
@@ -170,10 +169,7 @@ def experiment_set_provenance(loaded: dict, base_config: dict | None = None) -> 
         for name, config in loaded.get("configs", {}).items():
             if config is None:
                 continue
-            diffs = sorted(config_differences(base_config, config), key=lambda d: ("absent" in (d[1], d[2]), d[0]))
-            shown = ", ".join(f"`{k}` {_value(x)} → {_value(y)}" for k, x, y in diffs[:PER_EXPERIMENT_DIFFERENCES]) or "none"
-            more = f" and {len(diffs) - PER_EXPERIMENT_DIFFERENCES} more" if len(diffs) > PER_EXPERIMENT_DIFFERENCES else ""
-            described.append(f"`{name}` {shown}{more}")
+            described.append(f"`{name}` {differences_text(config_differences(base_config, config), PER_EXPERIMENT_DIFFERENCES) or 'none'}")
         if described:
             lines.append("- config against the `default` run's (manifests; `absent`: a key of another commit): " + "; ".join(described))
     return "\n".join(lines) + "\n"
@@ -207,11 +203,24 @@ MAX_CONFIG_DIFFERENCES = 12
 
 
 def config_differences(base: dict, other: dict) -> list[tuple[str, Any, Any]]:
-    """(dotted key, base value, other value) for every config leaf that differs, `absent` where a side lacks it;
-    the run name is left out (it names the run, it does not change it)."""
+    """(dotted key, base value, other value) for every config leaf that differs, `absent` where a side lacks it,
+    settings first and absent keys last (those mark code of another commit, not a setting), each in key order; the
+    run name is left out (it names the run, it does not change it)."""
     a, b = dict(flatten(base)), dict(flatten(other))
-    return [(k, a.get(k, "absent"), b.get(k, "absent")) for k in sorted(a.keys() | b.keys())
-            if k != "run_name" and a.get(k, "absent") != b.get(k, "absent")]
+    diffs = [(k, a.get(k, "absent"), b.get(k, "absent")) for k in a.keys() | b.keys()
+             if k != "run_name" and a.get(k, "absent") != b.get(k, "absent")]
+    return sorted(diffs, key=lambda d: ("absent" in (d[1], d[2]), d[0]))
+
+
+def differences_text(diffs: list[tuple[str, Any, Any]], limit: int) -> str:
+    """The first `limit` differences as `key` old → new, and how many more there are."""
+    shown = ", ".join(f"`{k}` {_value(x)} → {_value(y)}" for k, x, y in diffs[:limit])
+    return shown + (f", and {len(diffs) - limit} more" if len(diffs) > limit else "")
+
+
+def default_run_config(runs: dict[str, dict]) -> dict | None:
+    """The default run's effective config from its manifest, the base other runs and experiments are read against."""
+    return ((runs.get("default") or {}).get("manifest") or {}).get("run", {}).get("config")
 
 
 def config_line(label: str, base: dict | None, config: dict | None) -> str | None:
@@ -222,10 +231,8 @@ def config_line(label: str, base: dict | None, config: dict | None) -> str | Non
     diffs = config_differences(base, config)
     if not diffs:
         return "- config: the same as the `default` run's (both manifests)"
-    shown = ", ".join(f"`{k}` {_value(x)} → {_value(y)}" for k, x, y in diffs[:MAX_CONFIG_DIFFERENCES])
-    more = f", and {len(diffs) - MAX_CONFIG_DIFFERENCES} more" if len(diffs) > MAX_CONFIG_DIFFERENCES else ""
     absent = " (`absent`: the key is not in that run's config, whose commit predates it)" if any("absent" in (x, y) for _, x, y in diffs) else ""
-    return f"- config: differs from the `default` run's (both manifests) in {shown}{more}{absent}"
+    return f"- config: differs from the `default` run's (both manifests) in {differences_text(diffs, MAX_CONFIG_DIFFERENCES)}{absent}"
 
 
 def provenance_section(run: dict, base_config: dict | None = None) -> str:
@@ -437,8 +444,7 @@ def document(runs: dict[str, dict], benchmark_files: list[dict], command: str) -
              "[reproducibility.md](reproducibility.md). The made-up world's numbers say whether the workflow's stages "
              "work and how they interact on a task with a known answer; they are not the paper's LLaMA-3-8B results "
              "([recipe.md](recipe.md) lists those).\n")
-    base = ((runs.get("default") or {}).get("manifest") or {}).get("run", {}).get("config")
-    sections = [intro] + [run_section(label, runs.get(label), base) for label in labels]
+    sections = [intro] + [run_section(label, runs.get(label), default_run_config(runs)) for label in labels]
     sections += [benchmark_files_section(benchmark_files)]
     return "\n".join(s.rstrip("\n") + "\n" for s in sections)
 
