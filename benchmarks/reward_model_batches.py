@@ -1,15 +1,18 @@
-"""The reward model of a finished run trained again with random batches (the run's own setting) and with
-length-grouped batches (`group_by_length`), same SFT model, mixture, hyperparameters and seed, in one process; each
-is timed and scored on the run's held-out pairs. It answers whether grouping the reward model's batches alone (its
-random batches compute 1.86x their real tokens on the default world) buys time without costing accuracy.
+"""The reward model of a finished run trained again with random batches (the run's own setting), with length-grouped
+batches (`group_by_length`) and with the random batches packed (`padding_free`), same SFT model, mixture,
+hyperparameters and seed, in one process. Each is timed and scored on the run's held-out pairs and on the policy's
+own samples (the first iteration's generations, drawn from SFT, labelled by the oracle): the accuracy the online loop
+depends on. It answers whether either way of cutting the reward model's padding (its random batches compute about
+1.8x their real tokens on the default world) buys time without costing accuracy.
 
-The default run measured with `group_by_length: true` on every trainer lost accuracy everywhere (docs/world.md);
-this isolates the reward model, whose batches pad most. Writes benchmarks/results/reward_model_batches.json.
+Grouping changes which rows share a batch (and measured on the default world it lost accuracy: docs/world.md);
+packing keeps the batches and only lays them out differently, so its model should match the random arm's up to float
+rounding. Writes benchmarks/results/reward_model_batches.json.
 
     python benchmarks/reward_model_batches.py --workdir RUN [--threads 1]
 
 RUN is a finished default-config run folder (results/sft/model, results/data/mixtures/<mix>.parquet,
-results/data/pairs/<heldout>.parquet and results/manifest.json with its config).
+results/data/pairs/<heldout>.parquet, results/iter1/generations.parquet and results/manifest.json with its config).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from training import padding_ratio, trainer_hparams
 
 from online_rlhf.core.tables import read_parquet
 from online_rlhf.judges.interface import accuracy, pair_margins
+from online_rlhf.judges.onpolicy import onpolicy_accuracy
+from online_rlhf.judges.scoring import score_with_reward_model
 from online_rlhf.train import trainers
 
 RESULTS = ROOT / "benchmarks" / "results" / "reward_model_batches.json"
@@ -66,27 +71,38 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
     result: dict = {"commit": commit, "machine": platform.processor() or platform.machine(), "threads": a.threads,
                     "run": str(a.workdir), "pairs": counts["pairs_trained"], "heldout_pairs": len(heldout)}
+    samples = read_parquet(a.workdir / "results" / "iter1" / "generations.parquet", ("prompt_id", "prompt", "response")).to_dicts()
+    result["onpolicy_samples"] = len(samples)
     lengths = [max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in pairs]
+    batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
+    random.Random(0).shuffle(shuffled)  # a random order like the trainer's, for the padding figures
+    arms = (("random", {}, shuffled, False), ("length_grouped", {"group_by_length": True}, trainers.length_grouped_order(lengths, batch, random.Random(0)), False),
+            ("padding_free", {"padding_free": True}, shuffled, True))
+    scoring = config["online"]["scoring"]["batch_size"]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, grouped in (("random", False), ("length_grouped", True)):
+        for name, option, order, packed in arms:
             out = Path(tmp) / name
-            metrics, seconds = timed(lambda o=out, g=grouped: trainers.train_reward_model(
-                init, pairs, {**hp, "group_by_length": g}, str(o), config["seed"], a.threads))
+            metrics, seconds = timed(lambda o=out, c=option: trainers.train_reward_model(init, pairs, {**hp, **c}, str(o), config["seed"], a.threads))
             margins = pair_margins("reward_model", str(out), [r["prompt"] for r in heldout], [r["chosen"] for r in heldout],
-                                   [r["rejected"] for r in heldout], config["online"]["scoring"]["batch_size"], hp["max_length"])
+                                   [r["rejected"] for r in heldout], scoring, hp["max_length"])
+            rewards = score_with_reward_model(str(out), [r["prompt"] for r in samples], [r["response"] for r in samples], scoring, hp["max_length"])
+            onpolicy = onpolicy_accuracy([{**r, "reward": w} for r, w in zip(samples, rewards, strict=True)])
             result[name] = {"seconds": seconds, "steps": metrics["steps"], "last_loss": metrics["last_loss"], "heldout_accuracy": accuracy(margins),
-                            "weights_sha256": sha(out)}
+                            "onpolicy_accuracy": onpolicy["accuracy"], "onpolicy_stderr": onpolicy["stderr"],
+                            "padded_over_real_tokens": padding_ratio(pairs, order, batch, packed), "weights_sha256": sha(out)}
     # the random arm is the run's own reward model job again: the same bytes say the comparison starts from the run
     result["random"]["reproduces_the_runs_model"] = result["random"]["weights_sha256"] == sha(a.workdir / "results" / "rm" / section["name"] / "model")
-    batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
-    random.Random(0).shuffle(shuffled)
-    result["random"]["padded_over_real_tokens"] = padding_ratio(lengths, shuffled, batch)  # a random order like the trainer's
-    result["length_grouped"]["padded_over_real_tokens"] = padding_ratio(lengths, trainers.length_grouped_order(lengths, batch, random.Random(0)), batch)
-    result["speedup"] = result["random"]["seconds"] / result["length_grouped"]["seconds"]
-    result["heldout_accuracy_change"] = result["length_grouped"]["heldout_accuracy"] - result["random"]["heldout_accuracy"]
-    print(f"reward model on {counts['pairs_trained']} pairs, {result['random']['steps']} steps: random batches {result['random']['seconds']:.0f} s, "
-          f"held-out {result['random']['heldout_accuracy']:.3f}; length-grouped {result['length_grouped']['seconds']:.0f} s, "
-          f"held-out {result['length_grouped']['heldout_accuracy']:.3f} ({result['speedup']:.2f}x)")
+    report = [f"reward model on {counts['pairs_trained']} pairs, {result['random']['steps']} steps:"]
+    for name, _, _, _ in arms:
+        arm = result[name]
+        if name != "random":
+            arm["speedup"] = result["random"]["seconds"] / arm["seconds"]
+            arm["heldout_accuracy_change"] = arm["heldout_accuracy"] - result["random"]["heldout_accuracy"]
+            arm["onpolicy_accuracy_change"] = arm["onpolicy_accuracy"] - result["random"]["onpolicy_accuracy"]
+        speedup = f" ({arm['speedup']:.2f}x)" if name != "random" else ""
+        report.append(f"  {name}: {arm['seconds']:.0f} s{speedup}, padding {arm['padded_over_real_tokens']:.2f}x, held-out "
+                      f"{arm['heldout_accuracy']:.3f}, on-policy {arm['onpolicy_accuracy']:.3f} +- {arm['onpolicy_stderr']:.3f}")
+    print("\n".join(report))
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(result, indent=2) + "\n")
 

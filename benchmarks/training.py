@@ -10,7 +10,8 @@ on shapes, not on what the weights learned) and world rows, then times:
 - turning preference pairs into the RM's training rows the old way (one apply_chat_template call per side for the
   length rule, then TRL's own per-row tokenization) and with `trainable_pairs(..., tokenized=True)`;
 - the reward model on the default config's mix2 sources (the world's own datasets, synthesised and normalised as the
-  workflow does; multi-turn rows included) with `group_by_length` off and on.
+  workflow does; multi-turn rows included) with random batches, length-grouped ones (`group_by_length`) and random
+  ones packed (`padding_free`).
 Prints the figures and writes benchmarks/results/training.json.
 
     python benchmarks/training.py [--steps 60] [--pairs 4000] [--threads 1]
@@ -41,6 +42,7 @@ from online_rlhf.core.records import read_records, write_jsonl
 from online_rlhf.data.sources import convert_pairs
 from online_rlhf.train import trainers
 from online_rlhf.train.models import build_base_model, build_tokenizer, load_tokenizer
+from online_rlhf.train.packing import packed_layout
 from online_rlhf.world.datasets import synthesise
 from online_rlhf.world.task import ERROR_KINDS, WorldSpec, corrupt, draw_queries, target_response
 
@@ -115,10 +117,19 @@ def mixture_pairs(config: dict, folder: Path, seed: int) -> list[dict]:
     return pairs
 
 
-def padding_ratio(lengths: list[int], order: list[int], batch: int) -> float:
-    """Tokens computed (each batch padded to its longest row) over real tokens, for rows taken in `order`."""
-    padded = sum(max(lengths[i] for i in order[s : s + batch]) * len(order[s : s + batch]) for s in range(0, len(order), batch))
-    return padded / sum(lengths)
+def padding_ratio(rows: list[dict], order: list[int], batch: int, packed: bool = False) -> float:
+    """Tokens computed over real tokens for the RM's rows taken in `order`, both sides of every pair: each batch padded
+    to its longest conversation (TRL's collator), or `packed` end to end (online_rlhf.train.packing)."""
+    computed = real = 0
+    for s in range(0, len(order), batch):
+        sequences = [rows[i][side] for side in ("chosen_ids", "rejected_ids") for i in order[s : s + batch]]
+        real += sum(len(q) for q in sequences)
+        if packed:
+            layout = packed_layout(sequences, pad_token_id=0)
+            computed += len(layout["input_ids"]) * len(layout["input_ids"][0])
+        else:
+            computed += len(sequences) * max(len(q) for q in sequences)
+    return computed / real
 
 
 def main() -> None:
@@ -178,16 +189,23 @@ def main() -> None:
         random.Random(0).shuffle(shuffled)
         grouped = trainers.length_grouped_order(lengths, batch, random.Random(0))
         runs = {"pairs": len(mix_rows), "mean_tokens": sum(lengths) / len(lengths), "max_tokens": max(lengths)}
-        for name, group in (("random", False), ("length_grouped", True)):
-            _, seconds = timed(lambda g=group, n=name: trainers.train_reward_model(
-                base, mix_rows, {**rm_hp, "group_by_length": g}, str(root / "rm" / n), seed=1, threads=a.threads))
-            order = grouped if group else shuffled
-            runs[name] = {"seconds": seconds, "steps_per_second": a.steps / seconds, "padded_over_real_tokens": padding_ratio(lengths, order, batch)}
-        runs["speedup"] = runs["random"]["seconds"] / runs["length_grouped"]["seconds"]
+        arms = (("random", {}, shuffled, False), ("length_grouped", {"group_by_length": True}, grouped, False),
+                ("padding_free", {"padding_free": True}, shuffled, True))
+        for name, option, order, packed in arms:
+            out = root / "rm" / name
+            _, seconds = timed(lambda o=option, d=out: trainers.train_reward_model(base, mix_rows, {**rm_hp, **o}, str(d), seed=1, threads=a.threads))
+            runs[name] = {"seconds": seconds, "steps_per_second": a.steps / seconds, "padded_over_real_tokens": padding_ratio(mix_rows, order, batch, packed),
+                          "losses": [h["loss"] for h in json.loads((out / "train_log.json").read_text()) if "loss" in h]}
+        for name in ("length_grouped", "padding_free"):
+            runs[f"{name}_speedup"] = runs["random"]["seconds"] / runs[name]["seconds"]
+        # Packing keeps the random batches, so its loss curve follows the padded one up to float rounding.
+        runs["padding_free_max_loss_change"] = max(abs(x - y) for x, y in zip(runs["random"]["losses"], runs["padding_free"]["losses"], strict=True))
         result["rm_batches"] = runs
         print(f"RM {a.steps} steps on mix2's {len(mix_rows)} pairs: random batches {runs['random']['seconds']:.1f} s "
               f"(padding {runs['random']['padded_over_real_tokens']:.2f}x), length-grouped {runs['length_grouped']['seconds']:.1f} s "
-              f"(padding {runs['length_grouped']['padded_over_real_tokens']:.2f}x); {runs['speedup']:.2f}x")
+              f"(padding {runs['length_grouped']['padded_over_real_tokens']:.2f}x; {runs['length_grouped_speedup']:.2f}x), "
+              f"padding-free {runs['padding_free']['seconds']:.1f} s (padding {runs['padding_free']['padded_over_real_tokens']:.2f}x; "
+              f"{runs['padding_free_speedup']:.2f}x, largest change of a logged loss {runs['padding_free_max_loss_change']:.2g})")
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -1,6 +1,7 @@
 """Each option of the online loop changes what it should, on the made-up world with a tiny real model: DPO loss
 types, the NLL/RPO term, label smoothing and the reference model change the trained policy (an unchanged
-config reproduces it bit for bit), extra stop tokens end generation, and length-grouped batches pad less while taking every row once."""
+config reproduces it bit for bit), extra stop tokens end generation, length-grouped batches pad less while taking every row
+once, and the reward model's packed (padding-free) batches give the padded batches' rewards, gradients and losses."""
 
 import hashlib
 import random
@@ -9,11 +10,13 @@ import pytest
 
 from online_rlhf.online.generation import SamplingGroup, cut_at_stop, generate_transformers, stop_ids
 from online_rlhf.train.models import build_base_model, build_tokenizer, load_tokenizer
+from online_rlhf.train.packing import PackedPreferenceCollator, pack_first_fit, packed_layout, sequence_rewards
 from online_rlhf.train.trainers import (
     LengthGroupedSampler,
     length_grouped_order,
     padded_lengths,
     train_dpo,
+    train_reward_model,
     trainable_pairs,
     trainer_class,
 )
@@ -186,6 +189,17 @@ def test_padded_lengths_read_each_trainers_processed_columns():
         padded_lengths(Dataset.from_list([{"text": "abc"}]))
 
 
+def mixed_length_pairs(root, n: int) -> list[dict]:
+    """The reward model's token-id rows, half of them with three earlier turns: lengths that padding wastes."""
+    rng = random.Random(3)
+    rows = []
+    for i, q in enumerate(draw_queries(rng, SPEC, "preference", n, unique=True)):
+        turns = [] if i % 2 else [m for p in draw_queries(rng, SPEC, "preference", 3, unique=True)
+                                  for m in ({"role": "user", "content": p}, {"role": "assistant", "content": target_response(p)})]
+        rows.append({"prompt": turns + [{"role": "user", "content": q}], "chosen": target_response(q), "rejected": corrupt(q, "copy", rng, SPEC)})
+    return trainable_pairs(str(root / "policy"), rows, 128, tokenized=True)[0]
+
+
 def test_group_by_length_gives_the_reward_trainer_batches_of_similar_length(world, tmp_path):
     # Wired through TRL: the reward trainer's own dataloader, on its own processed rows, pads far less with the
     # option than without (half the prompts carry three earlier turns).
@@ -193,13 +207,7 @@ def test_group_by_length_gives_the_reward_trainer_batches_of_similar_length(worl
     from trl import RewardConfig, RewardTrainer
 
     root, _ = world
-    rng = random.Random(3)
-    rows = []
-    for i, q in enumerate(draw_queries(rng, SPEC, "preference", 64, unique=True)):
-        turns = [] if i % 2 else [m for p in draw_queries(rng, SPEC, "preference", 3, unique=True)
-                                  for m in ({"role": "user", "content": p}, {"role": "assistant", "content": target_response(p)})]
-        rows.append({"prompt": turns + [{"role": "user", "content": q}], "chosen": target_response(q), "rejected": corrupt(q, "copy", rng, SPEC)})
-    pairs, _ = trainable_pairs(str(root / "policy"), rows, 128, tokenized=True)
+    pairs = mixed_length_pairs(root, 64)
     tok = load_tokenizer(root / "policy")
     model = AutoModelForSequenceClassification.from_pretrained(root / "policy", num_labels=1)
     model.config.pad_token_id = tok.pad_token_id
@@ -216,3 +224,71 @@ def test_group_by_length_gives_the_reward_trainer_batches_of_similar_length(worl
     assert trainer_class(RewardTrainer, {}) is RewardTrainer
     assert padding(True) < 1.2
     assert padding(False) > 1.4
+
+
+def test_first_fit_packing_places_every_sequence_once_within_the_capacity():
+    lengths = [random.Random(i).randint(1, 40) for i in range(300)]
+    rows = pack_first_fit(lengths, 40)
+    assert sorted(i for row in rows for i in row) == list(range(300))
+    assert all(sum(lengths[i] for i in row) <= 40 for row in rows)
+    assert len(rows) < 0.6 * len(lengths)  # far fewer rows than sequences, so far less padding
+    assert pack_first_fit([3, 2, 2, 1], 4) == [[0, 3], [1, 2]]  # longest first, each into the first row it fits
+    with pytest.raises(ValueError, match="sequence 1 has 9 tokens, more than a packed row's 8"):
+        pack_first_fit([8, 9], 8)
+
+
+def test_packed_layout_restarts_positions_per_sequence_and_points_at_each_last_token():
+    sequences = [[5, 6, 7, 8], [1, 2], [3], [9, 9, 9]]
+    layout = packed_layout(sequences, pad_token_id=0)
+    width = 4  # the longest sequence
+    assert layout["input_ids"] == [[5, 6, 7, 8], [9, 9, 9, 3], [1, 2, 0, 0]]
+    assert layout["position_ids"] == [[0, 1, 2, 3], [0, 1, 2, 0], [0, 1, 0, 1]]  # the pad tail is a sequence of its own
+    assert layout["attention_mask"] == [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 0, 0]]
+    flat = [t for row in layout["input_ids"] for t in row]
+    assert [flat[e] for e in layout["ends"]] == [s[-1] for s in sequences]
+    assert layout["ends"] == [3, 2 * width + 1, width + 3, width + 2]
+
+
+def test_packed_rewards_and_gradients_are_the_padded_ones(world):
+    # The reward of each conversation, and the gradient of their sum, with the batch packed (attention kept inside
+    # each conversation by its position ids) equal those of TRL's padded batch up to float rounding.
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    root, _ = world
+    pairs = mixed_length_pairs(root, 16)
+    tok = load_tokenizer(root / "policy")
+    model = AutoModelForSequenceClassification.from_pretrained(root / "policy", num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    padded = DataCollatorForPreference(pad_token_id=tok.pad_token_id)(pairs)
+    packed = PackedPreferenceCollator(tok.pad_token_id)(pairs)
+    assert packed["input_ids"].numel() < 0.8 * padded["input_ids"].numel()
+    assert int(packed["attention_mask"].sum()) == int(padded["attention_mask"].sum())
+    params = list(model.parameters())
+    padded_rewards = model(**padded).logits.squeeze(-1)
+    packed_rewards = sequence_rewards(model, model.score, packed["input_ids"], packed["position_ids"], packed["ends"]).squeeze(-1)
+    assert torch.allclose(packed_rewards, padded_rewards, atol=1e-6)
+    for a, b in zip(torch.autograd.grad(padded_rewards.sum(), params), torch.autograd.grad(packed_rewards.sum(), params), strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_padding_free_reward_training_follows_the_padded_loss(world, tmp_path):
+    # Wired through TRL's RewardTrainer: the same random batches, so the logged losses and accuracies track the
+    # padded run's step for step, and the trained model scores like it.
+    import json
+
+    root, _ = world
+    pairs = mixed_length_pairs(root, 64)
+    hp = {"epochs": 1, "max_steps": 6, "learning_rate": 1e-2, "lr_scheduler": "constant", "global_batch_size": 16,
+          "per_device_batch_size": 16, "max_length": 128, "precision": "fp32", "logging_steps": 1}
+    logs = {}
+    for packed in (False, True):
+        out = tmp_path / str(packed)
+        train_reward_model(str(root / "policy"), pairs, {**hp, "padding_free": packed}, str(out), seed=5, threads=1)
+        logs[packed] = [h for h in json.loads((out / "train_log.json").read_text()) if "loss" in h]
+    assert len(logs[True]) == len(logs[False]) == 6
+    for padded, packed in zip(logs[False], logs[True], strict=True):
+        assert packed["loss"] == pytest.approx(padded["loss"], abs=1e-3)
+        assert packed["accuracy"] == pytest.approx(padded["accuracy"], abs=1e-6)
+        assert packed["num_tokens"] == padded["num_tokens"]  # real tokens, as TRL counts them

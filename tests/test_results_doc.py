@@ -194,3 +194,38 @@ def test_an_experiment_set_names_the_commit_of_each_experiment_and_its_wall_time
     assert "- config against the `default` run's" in with_base and "`a` `online.pair_rule` best_worst → absent" in with_base
     (folder / "c" / "manifest.json").write_text((folder / "a" / "manifest.json").read_text())
     assert "- code: commit `1111111` (every experiment's manifest)" in rd.experiment_set_provenance(rd.load_experiment_set(folder / "_comparison" / "comparison.json"))
+
+
+def test_a_record_renders_the_same_section_as_its_run_folder_and_other_json_is_refused(tmp_path):
+    folder = make_run(tmp_path / "run")
+    run = rd.load_run("default", folder)
+    rd.save_record(run, tmp_path / "records" / "default.json")
+    shutil.rmtree(folder)  # the run is gone; its record is all that is left
+    again = rd.load_run("renamed", tmp_path / "records" / "default.json")
+    assert again["label"] == "renamed"
+    assert rd.run_section("default", again) == rd.run_section("default", run)
+    (tmp_path / "other.json").write_text(json.dumps({"summary": {}}))
+    with pytest.raises(rd.ResultsDocError, match="not a record written by --records"):
+        rd.load_run("default", tmp_path / "other.json")
+
+
+def test_the_command_carries_sections_of_the_page_before_and_writes_records(tmp_path):
+    script = str(ROOT / "scripts" / "results_doc.py")
+    out, records = tmp_path / "results.md", tmp_path / "records"
+    old = make_run(tmp_path / "old")
+    subprocess.run([sys.executable, script, "--run", f"default={make_run(tmp_path / 'a')}", "--run", f"tried={old}",
+                    "--output", str(out)], check=True, cwd=ROOT)
+    first = out.read_text()
+    tried = first[first.index("## Run `tried`"):first.index("## Micro-benchmarks")]
+    subprocess.run([sys.executable, script, "--run", f"default={make_run(tmp_path / 'b')}", "--carry", "(`tried`)",
+                    "--records", str(records), "--output", str(out)], check=True, cwd=ROOT)
+    second = out.read_text()
+    assert rd.CARRIED_HEADING in second and tried.strip() in second and "--carry '(`tried`)'" in second
+    assert json.loads((records / "default.json").read_text())["kind"] == rd.RECORD_KIND
+    rd.verify(second)
+    with pytest.raises(rd.ResultsDocError, match="no heading of .* contains it"):
+        rd.carried_sections(second, ["(`never`)"])
+    out.write_text(second.replace("0.800", "0.900"))  # a hand-edited page carries nothing
+    proc = subprocess.run([sys.executable, script, "--run", f"default={tmp_path / 'b'}", "--carry", "(`tried`)", "--output", str(out)],
+                          check=False, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "edited by hand" in proc.stderr

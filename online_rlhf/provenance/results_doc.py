@@ -97,9 +97,34 @@ def _benchmark_rows(root: Path) -> list[dict[str, str]]:
     return rows
 
 
+RECORD_KIND = "results_doc record"
+
+
+def save_record(loaded: dict[str, Any], path: str | Path) -> None:
+    """What `load_run` or `load_experiment_set` read, as one JSON file: the page can be regenerated from it after the
+    run folder is gone (`--run LABEL=<record>.json`, `--experiments <record>.json`). Nothing is recomputed or typed:
+    the record holds the very dicts the sections render."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"kind": RECORD_KIND, **loaded}, indent=1) + "\n")
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A record written by `save_record`, without its kind; None for any other JSON file."""
+    content = _read_json(path)
+    if not isinstance(content, dict) or content.get("kind") != RECORD_KIND:
+        return None
+    return {k: v for k, v in content.items() if k != "kind"}
+
+
 def load_run(label: str, workdir: str | Path) -> dict[str, Any]:
-    """Everything the page reports about one run folder; `summary` is None when the run has no report (not run)."""
+    """Everything the page reports about one run folder (or a record of one, see `save_record`); `summary` is None
+    when the run has no report (not run)."""
     root = Path(workdir)
+    if root.is_file():
+        recorded = read_record(root)
+        if recorded is None:
+            raise ResultsDocError(f"--run {label}={workdir}: a file, but not a record written by --records (expected a run folder or one)")
+        return {**recorded, "label": label}
     summary_path = root / SUMMARY
     run: dict[str, Any] = {"label": label, "workdir": str(workdir), "summary": None, "manifest": None}
     if not summary_path.is_file():
@@ -126,6 +151,9 @@ def load_experiment_set(path: str | Path) -> dict[str, Any]:
     """An Experiments.smk comparison (`<folder>/results/experiments/_comparison/comparison.json`) with what says where
     its numbers come from: the commit and machine in each experiment's manifest, and the set's job records."""
     path = Path(path)
+    recorded = read_record(path)
+    if recorded is not None:
+        return recorded
     result = _read_json(path)
     root = path.parents[3]
     commits: dict[str, list[str]] = {}
@@ -447,6 +475,33 @@ def document(runs: dict[str, dict], benchmark_files: list[dict], command: str) -
     sections = [intro] + [run_section(label, runs.get(label), default_run_config(runs)) for label in labels]
     sections += [benchmark_files_section(benchmark_files)]
     return "\n".join(s.rstrip("\n") + "\n" for s in sections)
+
+
+CARRIED_HEADING = "## Earlier runs, carried unchanged"
+
+
+def heading_level(line: str) -> int:
+    return len(line) - len(line.lstrip("#")) if line.startswith("#") else 0
+
+
+def carried_sections(previous: str, keys: list[str], path: str = "docs/results.md") -> str:
+    """Sections of an earlier generated page, verbatim, for runs whose folders are gone: each from the heading that
+    contains one of `keys` (a run's label or an experiment set's path) to the next heading of its level or above.
+    Only a page this module wrote and nobody edited can be carried from, so every carried number was still produced
+    from a run's files, at the commit its section names."""
+    verify(previous, path)
+    lines = previous.splitlines()
+    picked = []
+    for key in keys:
+        starts = [i for i, line in enumerate(lines) if heading_level(line) >= 2 and key in line and not line.startswith(CARRIED_HEADING)]
+        if not starts:
+            raise ResultsDocError(f"--carry {key!r}: no heading of {path} contains it")
+        start, level = starts[0], heading_level(lines[starts[0]])
+        end = next((i for i in range(start + 1, len(lines)) if 0 < heading_level(lines[i]) <= level), len(lines))
+        picked.append("\n".join(lines[start:end]).strip("\n") + "\n")
+    return (f"{CARRIED_HEADING}\n\nThese sections are copied as they stood on the page generated before this one (`--carry`): their run "
+            "folders are no longer on the machine that wrote this page, so they are not regenerated; each names the commit, "
+            "machine and date of its own run.\n\n" + "\n".join(picked))
 
 
 # ---- sealing: the body's hash in the header -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from online_rlhf.train.checkpoints import (
     train_resumable,
 )
 from online_rlhf.train.models import chat_token_ids, load_tokenizer, seed_everything, torch_dtype
+from online_rlhf.train.packing import PackedPreferenceCollator, padding_free
 
 # Keys every training section of the config shares; the rest are trainer-specific.
 COMMON_KEYS = {
@@ -372,7 +373,15 @@ def train_reward_model(init_dir: str, rows: list[dict], hp: dict, output: str, s
     model.config.pad_token_id = tok.pad_token_id
     loaded = {"reward_model": parameters_held(model)}
     stop = make_stop_on_signal()
-    trainer = trainer_class(RewardTrainer, hp)(model=model, args=args, train_dataset=_dataset(rows), processing_class=tok, callbacks=[stop])
+    packed = hp.get("padding_free", False)
+    trainer = trainer_class(padding_free(RewardTrainer) if packed else RewardTrainer, hp)(
+        model=model,
+        args=args,
+        train_dataset=_dataset(rows),
+        processing_class=tok,
+        data_collator=PackedPreferenceCollator(tok.pad_token_id) if packed else None,
+        callbacks=[stop],
+    )
     return _train_and_save(trainer, stop, run_dir, tok, Path(output), loaded)
 
 
