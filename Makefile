@@ -101,7 +101,7 @@ seeds: $(BIN)/.installed
 RUN ?= .
 .PHONY: results
 results: $(BIN)/.installed
-	$(BIN)/python scripts/results_doc.py --run default=$(RUN) --benchmarks $(wildcard benchmarks/results/*.json) $(ARGS) --output docs/results.md
+	$(BIN)/python scripts/results_doc.py --run default=$(RUN) --benchmarks $(wildcard benchmarks/results/*.json) --records docs/runs $(ARGS) --output docs/results.md
 
 clean:
 	rm -rf results resources .snakemake

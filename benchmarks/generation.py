@@ -66,6 +66,12 @@ def build_models(folder: Path) -> tuple[str, str]:
     return str(policy), str(rm)
 
 
+def code_commit() -> str:
+    """The checkout's commit, with "-dirty" when it has uncommitted changes (a figure measured on code that is not in
+    any commit says so)."""
+    return subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=7"], check=False, capture_output=True, text=True).stdout.strip()
+
+
 def timed(fn, repeats: int = 1):
     """The result and the median wall time of `repeats` calls (a shared machine makes single timings noisy)."""
     seconds = []
@@ -244,7 +250,7 @@ def compare_backends(a) -> None:
         "model": a.model, "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "prompts": a.prompts, "samples_per_prompt": a.samples, "max_new_tokens": a.max_new_tokens, "temperature": 1.0,
         "dtype": "float32", "max_model_len": a.max_model_len, "enforce_eager": a.enforce_eager, "vllm_cpu_kvcache_space_gib": a.kvcache_gib,
-        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True).stdout.strip(),
+        "commit": code_commit(),
         "load_average_before": os.getloadavg(),
         "note": "measured on a machine shared with other jobs: absolute figures are inflated by their load; ratios of runs close in time are the comparison",
     }

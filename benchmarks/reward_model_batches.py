@@ -22,7 +22,6 @@ import hashlib
 import json
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from generation import timed
+from generation import code_commit, timed
 from training import padding_ratio, trainer_hparams
 
 from online_rlhf.core.tables import read_parquet
@@ -68,7 +67,7 @@ def main() -> None:
     rows = read_parquet(a.workdir / "results" / "data" / "mixtures" / f"{section['mixture']}.parquet", ("prompt", "chosen", "rejected")).to_dicts()
     heldout = read_parquet(a.workdir / "results" / "data" / "pairs" / f"{section['heldout']}.parquet", ("prompt", "chosen", "rejected")).to_dicts()
     pairs, counts = trainers.trainable_pairs(init, rows, hp["max_length"], tokenized=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    commit = code_commit()
     result: dict = {"commit": commit, "machine": platform.processor() or platform.machine(), "threads": a.threads,
                     "run": str(a.workdir), "pairs": counts["pairs_trained"], "heldout_pairs": len(heldout)}
     samples = read_parquet(a.workdir / "results" / "iter1" / "generations.parquet", ("prompt_id", "prompt", "response")).to_dicts()
@@ -87,11 +86,18 @@ def main() -> None:
                                    [r["rejected"] for r in heldout], scoring, hp["max_length"])
             rewards = score_with_reward_model(str(out), [r["prompt"] for r in samples], [r["response"] for r in samples], scoring, hp["max_length"])
             onpolicy = onpolicy_accuracy([{**r, "reward": w} for r, w in zip(samples, rewards, strict=True)])
-            result[name] = {"seconds": seconds, "steps": metrics["steps"], "last_loss": metrics["last_loss"], "heldout_accuracy": accuracy(margins),
+            losses = [h["loss"] for h in json.loads((out / "train_log.json").read_text()) if "loss" in h]
+            result[name] = {"seconds": seconds, "steps": metrics["steps"], "last_loss": metrics["last_loss"], "logged_losses": losses,
+                            "heldout_accuracy": accuracy(margins),
                             "onpolicy_accuracy": onpolicy["accuracy"], "onpolicy_stderr": onpolicy["stderr"],
                             "padded_over_real_tokens": padding_ratio(pairs, order, batch, packed), "weights_sha256": sha(out)}
     # the random arm is the run's own reward model job again: the same bytes say the comparison starts from the run
     result["random"]["reproduces_the_runs_model"] = result["random"]["weights_sha256"] == sha(a.workdir / "results" / "rm" / section["name"] / "model")
+    # Packing computes the padded batches' numbers up to float rounding; how long the two runs stay together, and how
+    # far apart they end, says how much of the reward model's outcome is decided by rounding alone.
+    logged = [(i + 1) * hp["logging_steps"] for i in range(len(losses))]
+    apart = [step for step, x, y in zip(logged, result["random"]["logged_losses"], result["padding_free"]["logged_losses"], strict=True) if abs(x - y) > 1e-3]
+    result["padding_free"]["first_logged_step_apart_from_random"] = apart[0] if apart else None
     report = [f"reward model on {counts['pairs_trained']} pairs, {result['random']['steps']} steps:"]
     for name, _, _, _ in arms:
         arm = result[name]
@@ -102,6 +108,7 @@ def main() -> None:
         speedup = f" ({arm['speedup']:.2f}x)" if name != "random" else ""
         report.append(f"  {name}: {arm['seconds']:.0f} s{speedup}, padding {arm['padded_over_real_tokens']:.2f}x, held-out "
                       f"{arm['heldout_accuracy']:.3f}, on-policy {arm['onpolicy_accuracy']:.3f} +- {arm['onpolicy_stderr']:.3f}")
+    report.append(f"  padding-free and random losses first more than 1e-3 apart at logged step {result['padding_free']['first_logged_step_apart_from_random']}")
     print("\n".join(report))
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(result, indent=2) + "\n")

@@ -24,7 +24,6 @@ import hashlib
 import json
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from generation import timed
+from generation import code_commit, timed
 
 from online_rlhf.config import validate_config
 from online_rlhf.core.records import read_records, write_jsonl
@@ -139,7 +138,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--output", type=Path, default=RESULTS)
     a = ap.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    commit = code_commit()
     result: dict = {"commit": commit, "machine": platform.processor() or platform.machine(), "threads": a.threads, "steps": a.steps}
     config = default_config()
     # Imported before any timing, so the first timed run does not pay TRL's and the trainers' imports.
