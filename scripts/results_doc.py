@@ -16,6 +16,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import logger, parser
 from online_rlhf.provenance.results_doc import (
+    KNOWN_RUNS,
     ResultsDocError,
     carried_sections,
     default_run_config,
@@ -85,7 +86,7 @@ if __name__ == "__main__":
             for s in sets:
                 save_record(s, Path(a.records) / f"experiments_{Path(s['path']).parents[3].name}.json")
         comparisons = [(s["path"], s["comparison"]) for s in sets]
-        body = document(runs, files, command)
+        body = document(runs, files, command, carried=tuple(label for label in KNOWN_RUNS if any(f"(`{label}`)" in key for key in a.carry)))
         base = default_run_config(runs)
         body += ("\n" + results_section(comparisons, {s["path"]: experiment_set_provenance(s, base) for s in sets})) if comparisons else ""
         body += ("\n" + carried) if carried else ""

@@ -221,6 +221,8 @@ def test_the_command_carries_sections_of_the_page_before_and_writes_records(tmp_
                     "--records", str(records), "--output", str(out)], check=True, cwd=ROOT)
     second = out.read_text()
     assert rd.CARRIED_HEADING in second and tried.strip() in second and "--carry '(`tried`)'" in second
+    assert "## SmolLM2-135M (`smollm2`)" in second  # not carried, so said "not run"
+    assert "## SmolLM2-135M" not in rd.document({}, [], "cmd", carried=("smollm2",))  # carried: no "not run" beside it
     assert json.loads((records / "default.json").read_text())["kind"] == rd.RECORD_KIND
     rd.verify(second)
     with pytest.raises(rd.ResultsDocError, match="no heading of .* contains it"):

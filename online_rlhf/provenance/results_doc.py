@@ -460,10 +460,11 @@ def benchmark_files_section(files: list[dict]) -> str:
     return "".join(parts)
 
 
-def document(runs: dict[str, dict], benchmark_files: list[dict], command: str) -> str:
-    """The whole page: every known run (rendered or "not run"), other runs, micro-benchmarks. Seeds and ablations are
+def document(runs: dict[str, dict], benchmark_files: list[dict], command: str, carried: tuple[str, ...] = ()) -> str:
+    """The whole page: every known run (rendered, or "not run" unless it is among the `carried` labels, whose
+    sections the caller appends from the page before), other runs, micro-benchmarks. Seeds and ablations are
     experiment sets (Experiments.smk); their comparison section is appended by the caller (report.compare)."""
-    labels = list(KNOWN_RUNS) + sorted(set(runs) - set(KNOWN_RUNS))
+    labels = [k for k in KNOWN_RUNS if k in runs or k not in carried] + sorted(set(runs) - set(KNOWN_RUNS))
     intro = ("# Results\n\n"
              f"Every number on this page is read from the runs' own files by `{GENERATOR}` (`make results`); none is "
              "typed. Regenerated with:\n\n"
