@@ -1,11 +1,14 @@
 """Where a finished run's time went: per-stage (rule) wall time from Snakemake's job records, the critical path
 through the DAG, and the CPU time the benchmark files recorded.
 
-    python benchmarks/run_profile.py [--workdir .] [--json benchmarks/results/run_profile.json] [--top 15]
+    python benchmarks/run_profile.py [--workdir .] [--cores N] [--json benchmarks/results/run_profile.json] [--top 15]
 
 Job start/end times come from `.snakemake/metadata/` (one record per output file; records of one job share rule,
 job hash and end time); the DAG from each record's inputs. The critical path is the chain of jobs, each consuming an output of
-the one before, with the largest summed job wall time: no number of cores makes a run shorter than it. CPU seconds
+the one before, with the largest summed job wall time: no number of cores makes a run shorter than it. Nor can a run
+on C cores be shorter than its summed job wall time over C (a job holds at least one core while it runs), so the
+larger of the two is the shortest makespan any scheduling of these jobs could reach (`makespan_lower_bound_s`); the
+jobs under 10 s (`short_jobs`) are mostly interpreter and import start-up, the part that merging jobs would save. CPU seconds
 come from `results/benchmarks/**/*.tsv` (Snakemake's `benchmark:` files: `cpu_time`), summed over the jobs that
 write one. On a machine shared with other work wall times inflate; CPU time and the critical path's job count less.
 """
@@ -16,6 +19,8 @@ import argparse
 import base64
 import csv
 import json
+import os
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -75,9 +80,47 @@ def benchmark_cpu(workdir: Path) -> dict[str, dict]:
     return out
 
 
+SHORT_JOB_S = 10.0
+
+
+def run_commit(workdir: Path) -> str | None:
+    """The commit of the checkout the run was made in ("-dirty" if it had uncommitted changes); None outside git."""
+    out = subprocess.run(["git", "-C", str(workdir), "describe", "--always", "--dirty", "--abbrev=7"], check=False, capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def profile(jobs: list[dict], cpu: dict[str, dict], cores: int) -> dict:
+    """The figures of a run's jobs (load_jobs) and benchmark files (benchmark_cpu) on `cores` cores."""
+    if cores < 1:
+        raise ValueError(f"cores must be at least 1, got {cores}")
+    per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "wall_s": 0.0})
+    for j in jobs:
+        per_rule[j["rule"]]["jobs"] += 1
+        per_rule[j["rule"]]["wall_s"] += j["end"] - j["start"]
+    span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
+    length, chain = critical_path(jobs)
+    summed = sum(r["wall_s"] for r in per_rule.values())
+    short = [j["end"] - j["start"] for j in jobs if j["end"] - j["start"] < SHORT_JOB_S]
+    return {
+        "jobs": len(jobs),
+        "cores": cores,
+        "makespan_s": span,
+        "summed_job_wall_s": summed,
+        "critical_path_s": length,
+        "makespan_lower_bound_s": max(length, summed / cores),
+        "short_jobs": {"under_s": SHORT_JOB_S, "jobs": len(short), "summed_wall_s": sum(short)},
+        "critical_path": [{"rule": j["rule"], "wall_s": j["end"] - j["start"], "output": j["outputs"][0]} for j in chain],
+        "benchmarked_jobs": len(cpu),
+        "benchmarked_cpu_s": sum(v["cpu_time"] for v in cpu.values()),
+        "benchmarked_wall_s": sum(v["s"] for v in cpu.values()),
+        "per_rule": dict(sorted(per_rule.items(), key=lambda kv: -kv[1]["wall_s"])),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", default=".")
+    p.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the run had (make run: all; default: this machine's)")
     p.add_argument("--json", default=None, help="also write the profile here")
     p.add_argument("--top", type=int, default=15, help="rules to list, by summed wall time")
     a = p.parse_args()
@@ -85,29 +128,15 @@ def main() -> None:
     jobs = load_jobs(work)
     if not jobs:
         raise SystemExit(f"{work}: no finished job records")
-    per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "wall_s": 0.0})
-    for j in jobs:
-        per_rule[j["rule"]]["jobs"] += 1
-        per_rule[j["rule"]]["wall_s"] += j["end"] - j["start"]
-    span = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
-    length, chain = critical_path(jobs)
-    cpu = benchmark_cpu(work)
-    summary = {
-        "jobs": len(jobs),
-        "makespan_s": span,
-        "summed_job_wall_s": sum(r["wall_s"] for r in per_rule.values()),
-        "critical_path_s": length,
-        "critical_path": [{"rule": j["rule"], "wall_s": j["end"] - j["start"], "output": j["outputs"][0]} for j in chain],
-        "benchmarked_jobs": len(cpu),
-        "benchmarked_cpu_s": sum(v["cpu_time"] for v in cpu.values()),
-        "benchmarked_wall_s": sum(v["s"] for v in cpu.values()),
-        "per_rule": dict(sorted(per_rule.items(), key=lambda kv: -kv[1]["wall_s"])),
-    }
-    print(f"{summary['jobs']} jobs; first start to last end {span:.1f} s; summed job wall time {summary['summed_job_wall_s']:.1f} s")
-    print(f"critical path {length:.1f} s over {len(chain)} jobs:")
+    summary = {"run_commit": run_commit(work), **profile(jobs, benchmark_cpu(work), a.cores)}
+    print(f"{summary['jobs']} jobs; first start to last end {summary['makespan_s']:.1f} s; summed job wall time {summary['summed_job_wall_s']:.1f} s")
+    print(f"shortest possible on {a.cores} cores: {summary['makespan_lower_bound_s']:.1f} s (the critical path, or the summed job time over the cores)")
+    short = summary["short_jobs"]
+    print(f"jobs under {short['under_s']:.0f} s: {short['jobs']}, {short['summed_wall_s']:.1f} s together")
+    print(f"critical path {summary['critical_path_s']:.1f} s over {len(summary['critical_path'])} jobs:")
     for j in summary["critical_path"]:
         print(f"  {j['wall_s']:7.1f} s  {j['rule']:28s} {j['output']}")
-    print(f"benchmark files: {len(cpu)} jobs, {summary['benchmarked_cpu_s']:.1f} CPU s over {summary['benchmarked_wall_s']:.1f} wall s")
+    print(f"benchmark files: {summary['benchmarked_jobs']} jobs, {summary['benchmarked_cpu_s']:.1f} CPU s over {summary['benchmarked_wall_s']:.1f} wall s")
     print(f"{'rule':30s} {'jobs':>5s} {'wall s':>8s}")
     for name, r in list(summary["per_rule"].items())[: a.top]:
         print(f"{name:30s} {r['jobs']:5d} {r['wall_s']:8.1f}")
