@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from datasets import Dataset
 from generation import code_commit, timed
 from training import padding_ratio, trainer_hparams
 
@@ -72,7 +73,7 @@ def main() -> None:
                     "run": str(a.workdir), "pairs": counts["pairs_trained"], "heldout_pairs": len(heldout)}
     samples = read_parquet(a.workdir / "results" / "iter1" / "generations.parquet", ("prompt_id", "prompt", "response")).to_dicts()
     result["onpolicy_samples"] = len(samples)
-    lengths = [max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in pairs]
+    lengths = trainers.padded_lengths(Dataset.from_list(pairs))
     batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
     random.Random(0).shuffle(shuffled)  # a random order like the trainer's, for the padding figures
     arms = (("random", {}, shuffled, False), ("length_grouped", {"group_by_length": True}, trainers.length_grouped_order(lengths, batch, random.Random(0)), False),

@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from datasets import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -183,7 +184,7 @@ def main() -> None:
         rm_hp = trainer_hparams(config, "reward_model", a.steps)
         batch = rm_hp["global_batch_size"]
         mix_rows, _ = trainers.trainable_pairs(base, mixture_pairs(config, root, seed=0), max_length, tokenized=True)
-        lengths = [max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in mix_rows]
+        lengths = trainers.padded_lengths(Dataset.from_list(mix_rows))
         shuffled = list(range(len(lengths)))
         random.Random(0).shuffle(shuffled)
         grouped = trainers.length_grouped_order(lengths, batch, random.Random(0))
