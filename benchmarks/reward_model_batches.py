@@ -9,7 +9,7 @@ Grouping changes which rows share a batch (and measured on the default world it 
 packing keeps the batches and only lays them out differently, so its model should match the random arm's up to float
 rounding. Writes benchmarks/results/reward_model_batches.json.
 
-    python benchmarks/reward_model_batches.py --workdir RUN [--threads 1]
+    python benchmarks/reward_model_batches.py --workdir RUN [--threads 1] [--arms random padding_free]
 
 RUN is a finished default-config run folder (results/sft/model, results/data/mixtures/<mix>.parquet,
 results/data/pairs/<heldout>.parquet, results/iter1/generations.parquet and results/manifest.json with its config).
@@ -41,6 +41,12 @@ from online_rlhf.judges.scoring import score_with_reward_model
 from online_rlhf.train import trainers
 
 RESULTS = ROOT / "benchmarks" / "results" / "reward_model_batches.json"
+ARMS = ("random", "length_grouped", "padding_free")
+
+
+def own_arm(section: dict) -> str:
+    """The arm that repeats the run's own reward-model job (its section's batch setting)."""
+    return "padding_free" if section.get("padding_free") else "length_grouped" if section.get("group_by_length") else "random"
 
 
 def sha(folder: Path) -> str:
@@ -58,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, required=True, help="a finished run of the default config")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which ways to train (random is the baseline and always runs)")
     ap.add_argument("--output", type=Path, default=RESULTS)
     a = ap.parse_args()
     config = run_config(a.workdir)
@@ -78,6 +85,7 @@ def main() -> None:
     random.Random(0).shuffle(shuffled)  # a random order like the trainer's, for the padding figures
     arms = (("random", {}, shuffled, False), ("length_grouped", {"group_by_length": True}, trainers.length_grouped_order(lengths, batch, random.Random(0)), False),
             ("padding_free", {"padding_free": True}, shuffled, True))
+    arms = tuple(arm for arm in arms if arm[0] == "random" or arm[0] in a.arms)
     scoring = config["online"]["scoring"]["batch_size"]
     with tempfile.TemporaryDirectory() as tmp:
         for name, option, order, packed in arms:
@@ -92,13 +100,16 @@ def main() -> None:
                             "heldout_accuracy": accuracy(margins),
                             "onpolicy_accuracy": onpolicy["accuracy"], "onpolicy_stderr": onpolicy["stderr"],
                             "padded_over_real_tokens": padding_ratio(pairs, order, batch, packed), "weights_sha256": sha(out)}
-    # the random arm is the run's own reward model job again: the same bytes say the comparison starts from the run
-    result["random"]["reproduces_the_runs_model"] = result["random"]["weights_sha256"] == sha(a.workdir / "results" / "rm" / section["name"] / "model")
+    # one arm is the run's own reward model job again: the same bytes say the comparison starts from the run
+    result["runs_own_arm"] = own = own_arm(section)
+    if own in result:
+        result[own]["reproduces_the_runs_model"] = result[own]["weights_sha256"] == sha(a.workdir / "results" / "rm" / section["name"] / "model")
     # Packing computes the padded batches' numbers up to float rounding; how long the two runs stay together, and how
     # far apart they end, says how much of the reward model's outcome is decided by rounding alone.
     logged = [(i + 1) * hp["logging_steps"] for i in range(len(losses))]
-    apart = [step for step, x, y in zip(logged, result["random"]["logged_losses"], result["padding_free"]["logged_losses"], strict=True) if abs(x - y) > 1e-3]
-    result["padding_free"]["first_logged_step_apart_from_random"] = apart[0] if apart else None
+    if "padding_free" in result:
+        apart = [step for step, x, y in zip(logged, result["random"]["logged_losses"], result["padding_free"]["logged_losses"], strict=True) if abs(x - y) > 1e-3]
+        result["padding_free"]["first_logged_step_apart_from_random"] = apart[0] if apart else None
     report = [f"reward model on {counts['pairs_trained']} pairs, {result['random']['steps']} steps:"]
     for name, _, _, _ in arms:
         arm = result[name]
@@ -109,7 +120,10 @@ def main() -> None:
         speedup = f" ({arm['speedup']:.2f}x)" if name != "random" else ""
         report.append(f"  {name}: {arm['seconds']:.0f} s{speedup}, padding {arm['padded_over_real_tokens']:.2f}x, held-out "
                       f"{arm['heldout_accuracy']:.3f}, on-policy {arm['onpolicy_accuracy']:.3f} +- {arm['onpolicy_stderr']:.3f}")
-    report.append(f"  padding-free and random losses first more than 1e-3 apart at logged step {result['padding_free']['first_logged_step_apart_from_random']}")
+    if "padding_free" in result:
+        report.append(f"  padding-free and random losses first more than 1e-3 apart at logged step {result['padding_free']['first_logged_step_apart_from_random']}")
+    if own in result:
+        report.append(f"  {own} (the run's own setting) reproduces the run's reward model: {result[own]['reproduces_the_runs_model']}")
     print("\n".join(report))
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(result, indent=2) + "\n")
