@@ -83,8 +83,10 @@ def main() -> None:
     lengths = trainers.padded_lengths(Dataset.from_list(pairs))
     batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
     random.Random(0).shuffle(shuffled)  # a random order like the trainer's, for the padding figures
-    arms = (("random", {}, shuffled, False), ("length_grouped", {"group_by_length": True}, trainers.length_grouped_order(lengths, batch, random.Random(0)), False),
-            ("padding_free", {"padding_free": True}, shuffled, True))
+    # each arm sets both batch options, so none inherits the run's own (the default config packs its batches)
+    arms = (("random", {"group_by_length": False, "padding_free": False}, shuffled, False),
+            ("length_grouped", {"group_by_length": True, "padding_free": False}, trainers.length_grouped_order(lengths, batch, random.Random(0)), False),
+            ("padding_free", {"group_by_length": False, "padding_free": True}, shuffled, True))
     arms = tuple(arm for arm in arms if arm[0] == "random" or arm[0] in a.arms)
     scoring = config["online"]["scoring"]["batch_size"]
     with tempfile.TemporaryDirectory() as tmp:
