@@ -26,10 +26,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generation import code_commit
-from training import default_config, mixture_pairs, trainer_hparams, world_pairs
+from training import default_config, mixture_pairs, save_default_base, trainer_hparams, world_pairs
 
 from online_rlhf.train import trainers
-from online_rlhf.train.models import build_base_model, build_tokenizer
 
 RESULTS = ROOT / "benchmarks" / "results" / "threads.json"
 
@@ -53,10 +52,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        tok = build_tokenizer([config["world"]["alphabet"]])
-        build_base_model(tok, config["models"]["base"]["architecture"], seed=0).save_pretrained(root / "base")
-        tok.save_pretrained(root / "base")
-        base = str(root / "base")
+        base = save_default_base(config, root / "base")
         pairs = world_pairs(32 * a.steps, seed=0)
         sft_hp, dpo_hp, rm_hp = (trainer_hparams(config, s, a.steps) for s in ("sft", "dpo", "reward_model"))
         sft_rows = [{"messages": r["prompt"] + [{"role": "assistant", "content": r["chosen"]}]} for r in pairs]

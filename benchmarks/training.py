@@ -62,6 +62,14 @@ def trainer_hparams(config: dict, section: str, steps: int) -> dict:
     return {**{k: v for k, v in config[section].items() if k not in skip}, "max_steps": steps, "logging_steps": 10}
 
 
+def save_default_base(config: dict, folder: Path) -> str:
+    """The config's base model (its architecture, the world's character tokenizer, random init) saved in `folder`."""
+    tok = build_tokenizer([config["world"]["alphabet"]])
+    build_base_model(tok, config["models"]["base"]["architecture"], seed=0).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
 def world_pairs(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     spec = WorldSpec()
@@ -147,12 +155,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        tok = build_tokenizer([config["world"]["alphabet"]])
-        build_base_model(tok, config["models"]["base"]["architecture"], seed=0).save_pretrained(root / "base")
-        tok.save_pretrained(root / "base")
-        base = str(root / "base")
+        base = save_default_base(config, root / "base")
         pairs = world_pairs(max(a.pairs, 32 * a.steps), seed=0)
-        result["vocabulary"] = len(tok)
+        result["vocabulary"] = len(load_tokenizer(base))
 
         sft_hp = trainer_hparams(config, "sft", a.steps)
         dpo_hp = trainer_hparams(config, "dpo", a.steps)
@@ -189,8 +194,10 @@ def main() -> None:
         random.Random(0).shuffle(shuffled)
         grouped = trainers.length_grouped_order(lengths, batch, random.Random(0))
         runs = {"pairs": len(mix_rows), "mean_tokens": sum(lengths) / len(lengths), "max_tokens": max(lengths)}
-        arms = (("random", {}, shuffled, False), ("length_grouped", {"group_by_length": True}, grouped, False),
-                ("padding_free", {"padding_free": True}, shuffled, True))
+        # each arm sets both batch options, so none inherits the config's own
+        arms = (("random", {"group_by_length": False, "padding_free": False}, shuffled, False),
+                ("length_grouped", {"group_by_length": True, "padding_free": False}, grouped, False),
+                ("padding_free", {"group_by_length": False, "padding_free": True}, shuffled, True))
         for name, option, order, packed in arms:
             out = root / "rm" / name
             _, seconds = timed(lambda o=option, d=out: trainers.train_reward_model(base, mix_rows, {**rm_hp, **o}, str(d), seed=1, threads=a.threads))
