@@ -231,3 +231,15 @@ def test_the_command_carries_sections_of_the_page_before_and_writes_records(tmp_
     proc = subprocess.run([sys.executable, script, "--run", f"default={tmp_path / 'b'}", "--carry", "(`tried`)", "--output", str(out)],
                           check=False, cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0 and "edited by hand" in proc.stderr
+
+
+def test_carried_runs_and_experiment_sets_are_each_carried_once_when_carried_again():
+    keys = ["(`a`)", "/x/comparison.json"]
+    page = rd.stamp("# Results\n\n## Run `a` (`a`)\n\nrun a\n\n## Experiments side by side\n\n### `/x/comparison.json`\n\nset x\n")
+    carried = rd.carried_sections(page, keys)
+    assert carried.index(rd.CARRIED_HEADING) < carried.index("run a") < carried.index(rd.CARRIED_SETS_HEADING) < carried.index("set x")
+    again = rd.carried_sections(rd.stamp("# Results\n\n" + carried), keys)
+    assert again == carried and again.count("run a") == again.count("set x") == 1
+    # a page of the older layout, a carried set straight after a carried run: the run's section stops before the set
+    legacy = rd.stamp(f"# Results\n\n{rd.CARRIED_HEADING}\n\n## Run `a` (`a`)\n\nrun a\n\n### `/x/comparison.json`\n\nset x\n")
+    assert rd.carried_sections(legacy, keys).count("set x") == 1

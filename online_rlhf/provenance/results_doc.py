@@ -479,6 +479,9 @@ def document(runs: dict[str, dict], benchmark_files: list[dict], command: str, c
 
 
 CARRIED_HEADING = "## Earlier runs, carried unchanged"
+# Carried experiment sets are level-3 sections; under a level-2 heading of their own, a carried run section (level 2)
+# ends before them, so a page carried again takes each section once.
+CARRIED_SETS_HEADING = "## Earlier experiment sets, carried unchanged"
 
 
 def heading_level(line: str) -> int:
@@ -494,15 +497,25 @@ def carried_sections(previous: str, keys: list[str], path: str = "docs/results.m
     lines = previous.splitlines()
     picked = []
     for key in keys:
-        starts = [i for i, line in enumerate(lines) if heading_level(line) >= 2 and key in line and not line.startswith(CARRIED_HEADING)]
+        starts = [i for i, line in enumerate(lines)
+                  if heading_level(line) >= 2 and key in line and not line.startswith((CARRIED_HEADING, CARRIED_SETS_HEADING))]
         if not starts:
             raise ResultsDocError(f"--carry {key!r}: no heading of {path} contains it")
         start, level = starts[0], heading_level(lines[starts[0]])
-        end = next((i for i in range(start + 1, len(lines)) if 0 < heading_level(lines[i]) <= level), len(lines))
-        picked.append("\n".join(lines[start:end]).strip("\n") + "\n")
-    return (f"{CARRIED_HEADING}\n\nThese sections are copied as they stood on the page generated before this one (`--carry`): their run "
+        # a section ends at the next heading of its level or above, and a run section also where a set's begins
+        # (pages written before CARRIED_SETS_HEADING put carried sets straight after carried runs)
+        end = next((i for i in range(start + 1, len(lines))
+                    if 0 < heading_level(lines[i]) <= level or (level == 2 and lines[i].startswith("### `") and "comparison" in lines[i])),
+                   len(lines))
+        picked.append((level, "\n".join(lines[start:end]).strip("\n") + "\n"))
+    runs = [text for level, text in picked if level == 2]
+    sets = [text for level, text in picked if level > 2]
+    page = (f"{CARRIED_HEADING}\n\nThese sections are copied as they stood on the page generated before this one (`--carry`): their run "
             "folders are no longer on the machine that wrote this page, so they are not regenerated; each names the commit, "
-            "machine and date of its own run.\n\n" + "\n".join(picked))
+            "machine and date of its own run.\n\n" + "\n".join(runs))
+    if sets:
+        page += f"\n{CARRIED_SETS_HEADING}\n\nFrom `Experiments.smk`, carried the same way; each names its own commit, machine and date.\n\n" + "\n".join(sets)
+    return page
 
 
 # ---- sealing: the body's hash in the header -------------------------------------------------------------------
