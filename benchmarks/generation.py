@@ -66,10 +66,10 @@ def build_models(folder: Path) -> tuple[str, str]:
     return str(policy), str(rm)
 
 
-def code_commit() -> str:
-    """The checkout's commit, with "-dirty" when it has uncommitted changes (a figure measured on code that is not in
-    any commit says so)."""
-    return subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=7"], check=False, capture_output=True, text=True).stdout.strip()
+def code_commit(checkout: Path = ROOT) -> str:
+    """The commit of `checkout` (this one by default), with "-dirty" when it has uncommitted changes (a figure measured
+    on code that is not in any commit says so); empty outside git."""
+    return subprocess.run(["git", "-C", str(checkout), "describe", "--always", "--dirty", "--abbrev=7"], check=False, capture_output=True, text=True).stdout.strip()
 
 
 def timed(fn, repeats: int = 1):

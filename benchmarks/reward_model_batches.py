@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from datasets import Dataset
 from generation import code_commit, timed
-from training import padding_ratio, trainer_hparams
+from training import RM_BATCH_ARMS, padding_ratio, trainer_hparams
 
 from online_rlhf.core.tables import read_parquet
 from online_rlhf.judges.interface import accuracy, pair_margins
@@ -41,7 +41,6 @@ from online_rlhf.judges.scoring import score_with_reward_model
 from online_rlhf.train import trainers
 
 RESULTS = ROOT / "benchmarks" / "results" / "reward_model_batches.json"
-ARMS = ("random", "length_grouped", "padding_free")
 
 
 def own_arm(section: dict) -> str:
@@ -64,7 +63,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, required=True, help="a finished run of the default config")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which ways to train (random is the baseline and always runs)")
+    ap.add_argument("--arms", nargs="+", choices=list(RM_BATCH_ARMS), default=list(RM_BATCH_ARMS), help="which ways to train (random is the baseline and always runs)")
     ap.add_argument("--output", type=Path, default=RESULTS)
     a = ap.parse_args()
     config = run_config(a.workdir)
@@ -83,11 +82,8 @@ def main() -> None:
     lengths = trainers.padded_lengths(Dataset.from_list(pairs))
     batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
     random.Random(0).shuffle(shuffled)  # a random order like the trainer's, for the padding figures
-    # each arm sets both batch options, so none inherits the run's own (the default config packs its batches)
-    arms = (("random", {"group_by_length": False, "padding_free": False}, shuffled, False),
-            ("length_grouped", {"group_by_length": True, "padding_free": False}, trainers.length_grouped_order(lengths, batch, random.Random(0)), False),
-            ("padding_free", {"group_by_length": False, "padding_free": True}, shuffled, True))
-    arms = tuple(arm for arm in arms if arm[0] == "random" or arm[0] in a.arms)
+    orders = {"random": shuffled, "length_grouped": trainers.length_grouped_order(lengths, batch, random.Random(0)), "padding_free": shuffled}
+    arms = [(name, option, orders[name], option["padding_free"]) for name, option in RM_BATCH_ARMS.items() if name == "random" or name in a.arms]
     scoring = config["online"]["scoring"]["batch_size"]
     with tempfile.TemporaryDirectory() as tmp:
         for name, option, order, packed in arms:

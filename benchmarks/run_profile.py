@@ -20,9 +20,13 @@ import base64
 import csv
 import json
 import os
-import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generation import code_commit
 
 
 def load_jobs(workdir: Path) -> list[dict]:
@@ -83,12 +87,6 @@ def benchmark_cpu(workdir: Path) -> dict[str, dict]:
 SHORT_JOB_S = 10.0
 
 
-def run_commit(workdir: Path) -> str | None:
-    """The commit of the checkout the run was made in ("-dirty" if it had uncommitted changes); None outside git."""
-    out = subprocess.run(["git", "-C", str(workdir), "describe", "--always", "--dirty", "--abbrev=7"], check=False, capture_output=True, text=True)
-    return out.stdout.strip() or None
-
-
 def profile(jobs: list[dict], cpu: dict[str, dict], cores: int) -> dict:
     """The figures of a run's jobs (load_jobs) and benchmark files (benchmark_cpu) on `cores` cores."""
     if cores < 1:
@@ -128,7 +126,7 @@ def main() -> None:
     jobs = load_jobs(work)
     if not jobs:
         raise SystemExit(f"{work}: no finished job records")
-    summary = {"run_commit": run_commit(work), **profile(jobs, benchmark_cpu(work), a.cores)}
+    summary = {"run_commit": code_commit(work) or None, **profile(jobs, benchmark_cpu(work), a.cores)}
     print(f"{summary['jobs']} jobs; first start to last end {summary['makespan_s']:.1f} s; summed job wall time {summary['summed_job_wall_s']:.1f} s")
     print(f"shortest possible on {a.cores} cores: {summary['makespan_lower_bound_s']:.1f} s (the critical path, or the summed job time over the cores)")
     short = summary["short_jobs"]

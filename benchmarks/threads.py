@@ -8,7 +8,7 @@ shortens the critical path when it runs alone; one near 1 only doubles what it h
 Run it on an idle machine: with another job on the second core, a second thread waits for it.
 Prints the figures and writes benchmarks/results/threads.json.
 
-    python benchmarks/threads.py [--steps 40] [--threads 1 2]
+    python benchmarks/threads.py [--steps 150] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def timed_cpu(fn) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=40, help="optimizer steps per stage and thread count")
+    ap.add_argument("--steps", type=int, default=150, help="optimizer steps per stage and thread count (fewer time mostly start-up)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts; the first is the baseline")
     ap.add_argument("--output", type=Path, default=RESULTS)
     a = ap.parse_args()

@@ -47,6 +47,13 @@ from online_rlhf.world.datasets import synthesise
 from online_rlhf.world.task import ERROR_KINDS, WorldSpec, corrupt, draw_queries, target_response
 
 RESULTS = ROOT / "benchmarks" / "results" / "training.json"
+# The reward model's ways of batching the same rows, each setting both options so none inherits the config's own (a
+# config that packs would otherwise make the padded arm packed too); the first is the baseline.
+RM_BATCH_ARMS = {
+    "random": {"group_by_length": False, "padding_free": False},
+    "length_grouped": {"group_by_length": True, "padding_free": False},
+    "padding_free": {"group_by_length": False, "padding_free": True},
+}
 
 
 def default_config() -> dict:
@@ -194,10 +201,8 @@ def main() -> None:
         random.Random(0).shuffle(shuffled)
         grouped = trainers.length_grouped_order(lengths, batch, random.Random(0))
         runs = {"pairs": len(mix_rows), "mean_tokens": sum(lengths) / len(lengths), "max_tokens": max(lengths)}
-        # each arm sets both batch options, so none inherits the config's own
-        arms = (("random", {"group_by_length": False, "padding_free": False}, shuffled, False),
-                ("length_grouped", {"group_by_length": True, "padding_free": False}, grouped, False),
-                ("padding_free", {"group_by_length": False, "padding_free": True}, shuffled, True))
+        orders = {"random": shuffled, "length_grouped": grouped, "padding_free": shuffled}
+        arms = [(name, option, orders[name], option["padding_free"]) for name, option in RM_BATCH_ARMS.items()]
         for name, option, order, packed in arms:
             out = root / "rm" / name
             _, seconds = timed(lambda o=option, d=out: trainers.train_reward_model(base, mix_rows, {**rm_hp, **o}, str(d), seed=1, threads=a.threads))
