@@ -18,7 +18,6 @@ results/data/pairs/<heldout>.parquet, results/iter1/generations.parquet and resu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import random
@@ -31,13 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from datasets import Dataset
-from generation import code_commit, timed
-from training import RM_BATCH_ARMS, padding_ratio, trainer_hparams
+from generation import code_commit
+from rm_retrain import run_inputs, train_and_score, weights_sha256
+from training import RM_BATCH_ARMS, padding_ratio
 
-from online_rlhf.core.tables import read_parquet
-from online_rlhf.judges.interface import accuracy, pair_margins
-from online_rlhf.judges.onpolicy import onpolicy_accuracy
-from online_rlhf.judges.scoring import score_with_reward_model
 from online_rlhf.train import trainers
 
 RESULTS = ROOT / "benchmarks" / "results" / "reward_model_batches.json"
@@ -48,17 +44,6 @@ def own_arm(section: dict) -> str:
     return "padding_free" if section.get("padding_free") else "length_grouped" if section.get("group_by_length") else "random"
 
 
-def sha(folder: Path) -> str:
-    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-
-
-def run_config(workdir: Path) -> dict:
-    manifest = workdir / "results" / "manifest.json"
-    if not manifest.is_file():
-        raise SystemExit(f"{manifest} does not exist: --workdir must be a finished run")
-    return json.loads(manifest.read_text())["run"]["config"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, required=True, help="a finished run of the default config")
@@ -66,45 +51,28 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", choices=list(RM_BATCH_ARMS), default=list(RM_BATCH_ARMS), help="which ways to train (random is the baseline and always runs)")
     ap.add_argument("--output", type=Path, default=RESULTS)
     a = ap.parse_args()
-    config = run_config(a.workdir)
-    section = config["reward_model"]
-    hp = trainer_hparams(config, "reward_model", steps=None)
-    hp["logging_steps"] = section["logging_steps"]
-    init = str(a.workdir / "results" / "sft" / "model")
-    rows = read_parquet(a.workdir / "results" / "data" / "mixtures" / f"{section['mixture']}.parquet", ("prompt", "chosen", "rejected")).to_dicts()
-    heldout = read_parquet(a.workdir / "results" / "data" / "pairs" / f"{section['heldout']}.parquet", ("prompt", "chosen", "rejected")).to_dicts()
-    pairs, counts = trainers.trainable_pairs(init, rows, hp["max_length"], tokenized=True)
+    run = run_inputs(a.workdir)
+    section, hp, pairs, counts = run.section, run.hp, run.pairs, run.counts
     commit = code_commit()
     result: dict = {"commit": commit, "machine": platform.processor() or platform.machine(), "threads": a.threads,
-                    "run": str(a.workdir), "pairs": counts["pairs_trained"], "heldout_pairs": len(heldout)}
-    samples = read_parquet(a.workdir / "results" / "iter1" / "generations.parquet", ("prompt_id", "prompt", "response")).to_dicts()
-    result["onpolicy_samples"] = len(samples)
+                    "run": str(a.workdir), "pairs": counts["pairs_trained"], "heldout_pairs": len(run.heldout),
+                    "onpolicy_samples": len(run.samples)}
     lengths = trainers.padded_lengths(Dataset.from_list(pairs))
     batch, shuffled = hp["global_batch_size"], list(range(len(lengths)))
     random.Random(0).shuffle(shuffled)  # a random order like the trainer's, for the padding figures
     orders = {"random": shuffled, "length_grouped": trainers.length_grouped_order(lengths, batch, random.Random(0)), "padding_free": shuffled}
     arms = [(name, option, orders[name], option["padding_free"]) for name, option in RM_BATCH_ARMS.items() if name == "random" or name in a.arms]
-    scoring = config["online"]["scoring"]["batch_size"]
     with tempfile.TemporaryDirectory() as tmp:
         for name, option, order, packed in arms:
-            out = Path(tmp) / name
-            metrics, seconds = timed(lambda o=out, c=option: trainers.train_reward_model(init, pairs, {**hp, **c}, str(o), config["seed"], a.threads))
-            margins = pair_margins("reward_model", str(out), [r["prompt"] for r in heldout], [r["chosen"] for r in heldout],
-                                   [r["rejected"] for r in heldout], scoring, hp["max_length"])
-            rewards = score_with_reward_model(str(out), [r["prompt"] for r in samples], [r["response"] for r in samples], scoring, hp["max_length"])
-            onpolicy = onpolicy_accuracy([{**r, "reward": w} for r, w in zip(samples, rewards, strict=True)])
-            losses = [h["loss"] for h in json.loads((out / "train_log.json").read_text()) if "loss" in h]
-            result[name] = {"seconds": seconds, "steps": metrics["steps"], "last_loss": metrics["last_loss"], "logged_losses": losses,
-                            "heldout_accuracy": accuracy(margins),
-                            "onpolicy_accuracy": onpolicy["accuracy"], "onpolicy_stderr": onpolicy["stderr"],
-                            "padded_over_real_tokens": padding_ratio(pairs, order, batch, packed), "weights_sha256": sha(out)}
+            result[name] = train_and_score(run, {**hp, **option}, Path(tmp) / name, a.threads)
+            result[name]["padded_over_real_tokens"] = padding_ratio(pairs, order, batch, packed)
     # one arm is the run's own reward model job again: the same bytes say the comparison starts from the run
     result["runs_own_arm"] = own = own_arm(section)
     if own in result:
-        result[own]["reproduces_the_runs_model"] = result[own]["weights_sha256"] == sha(a.workdir / "results" / "rm" / section["name"] / "model")
+        result[own]["reproduces_the_runs_model"] = result[own]["weights_sha256"] == weights_sha256(run.run_model)
     # Packing computes the padded batches' numbers up to float rounding; how long the two runs stay together, and how
     # far apart they end, says how much of the reward model's outcome is decided by rounding alone.
-    logged = [(i + 1) * hp["logging_steps"] for i in range(len(losses))]
+    logged = [(i + 1) * hp["logging_steps"] for i in range(len(result["random"]["logged_losses"]))]
     if "padding_free" in result:
         apart = [step for step, x, y in zip(logged, result["random"]["logged_losses"], result["padding_free"]["logged_losses"], strict=True) if abs(x - y) > 1e-3]
         result["padding_free"]["first_logged_step_apart_from_random"] = apart[0] if apart else None
