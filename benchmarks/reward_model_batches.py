@@ -18,7 +18,6 @@ results/data/pairs/<heldout>.parquet, results/iter1/generations.parquet and resu
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import sys
@@ -31,8 +30,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from datasets import Dataset
 from generation import code_commit
-from rm_retrain import run_inputs, train_and_score, weights_sha256
-from training import RM_BATCH_ARMS, padding_ratio
+from rm_retrain import add_changes_against, print_and_save, run_inputs, train_and_score
+from training import RM_BATCH_ARMS, padding_ratio, sha
 
 from online_rlhf.train import trainers
 
@@ -69,7 +68,7 @@ def main() -> None:
     # one arm is the run's own reward model job again: the same bytes say the comparison starts from the run
     result["runs_own_arm"] = own = own_arm(section)
     if own in result:
-        result[own]["reproduces_the_runs_model"] = result[own]["weights_sha256"] == weights_sha256(run.run_model)
+        result[own]["reproduces_the_runs_model"] = result[own]["weights_sha256"] == sha(run.run_model)
     # Packing computes the padded batches' numbers up to float rounding; how long the two runs stay together, and how
     # far apart they end, says how much of the reward model's outcome is decided by rounding alone.
     logged = [(i + 1) * hp["logging_steps"] for i in range(len(result["random"]["logged_losses"]))]
@@ -81,8 +80,7 @@ def main() -> None:
         arm = result[name]
         if name != "random":
             arm["speedup"] = result["random"]["seconds"] / arm["seconds"]
-            arm["heldout_accuracy_change"] = arm["heldout_accuracy"] - result["random"]["heldout_accuracy"]
-            arm["onpolicy_accuracy_change"] = arm["onpolicy_accuracy"] - result["random"]["onpolicy_accuracy"]
+            add_changes_against(arm, result["random"])
         speedup = f" ({arm['speedup']:.2f}x)" if name != "random" else ""
         report.append(f"  {name}: {arm['seconds']:.0f} s{speedup}, padding {arm['padded_over_real_tokens']:.2f}x, held-out "
                       f"{arm['heldout_accuracy']:.3f}, on-policy {arm['onpolicy_accuracy']:.3f} +- {arm['onpolicy_stderr']:.3f}")
@@ -90,9 +88,7 @@ def main() -> None:
         report.append(f"  padding-free and random losses first more than 1e-3 apart at logged step {result['padding_free']['first_logged_step_apart_from_random']}")
     if own in result:
         report.append(f"  {own} (the run's own setting) reproduces the run's reward model: {result[own]['reproduces_the_runs_model']}")
-    print("\n".join(report))
-    a.output.parent.mkdir(parents=True, exist_ok=True)
-    a.output.write_text(json.dumps(result, indent=2) + "\n")
+    print_and_save(report, result, a.output)
 
 
 if __name__ == "__main__":

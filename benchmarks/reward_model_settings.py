@@ -24,9 +24,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generation import code_commit
-from rm_retrain import run_inputs, train_and_score, weights_sha256
+from rm_retrain import add_changes_against, print_and_save, run_inputs, train_and_score
+from training import sha
 
 RESULTS = ROOT / "benchmarks" / "results" / "reward_model_settings.json"
+# Under this loss a reward model has left the plateau at log 2 = 0.693 (replies it cannot tell apart).
+PLATEAU_EXIT_LOSS = 0.6
 
 
 def parse_setting(text: str, section: dict) -> tuple[str, dict]:
@@ -48,7 +51,7 @@ def parse_setting(text: str, section: dict) -> tuple[str, dict]:
     return name, overrides
 
 
-def plateau_exit_step(losses: list[float], logging_steps: int, below: float = 0.6) -> int | None:
+def plateau_exit_step(losses: list[float], logging_steps: int, below: float = PLATEAU_EXIT_LOSS) -> int | None:
     """The first logged step whose loss is under `below` (log 2 = 0.693 is the loss of a reward model that
     cannot tell the two replies apart): when the model left the plateau, or None if it never did."""
     for i, loss in enumerate(losses):
@@ -78,21 +81,18 @@ def main() -> None:
             arm["plateau_exit_step"] = plateau_exit_step(arm["logged_losses"], logging)
             result["settings"][name] = arm
     own = result["settings"]["run"]
-    own["reproduces_the_runs_model"] = own["weights_sha256"] == weights_sha256(run.run_model)
+    own["reproduces_the_runs_model"] = own["weights_sha256"] == sha(run.run_model)
     report = [f"reward model of {a.workdir} (seed {run.config['seed']}) on {run.counts['pairs_trained']} pairs:"]
     for name, arm in result["settings"].items():
         if name != "run":
-            arm["heldout_accuracy_change"] = arm["heldout_accuracy"] - own["heldout_accuracy"]
-            arm["onpolicy_accuracy_change"] = arm["onpolicy_accuracy"] - own["onpolicy_accuracy"]
+            add_changes_against(arm, own)
             arm["time_ratio"] = arm["seconds"] / own["seconds"]
         exit_step, changed = arm["plateau_exit_step"], arm["overrides"] or "(the run's own setting)"
-        report.append(f"  {name} {changed}: {arm['steps']} steps, {arm['seconds']:.0f} s, loss under 0.6 "
+        report.append(f"  {name} {changed}: {arm['steps']} steps, {arm['seconds']:.0f} s, loss under {PLATEAU_EXIT_LOSS} "
                       f"from step {exit_step if exit_step is not None else 'never'}, held-out {arm['heldout_accuracy']:.3f}, "
                       f"on-policy {arm['onpolicy_accuracy']:.3f} +- {arm['onpolicy_stderr']:.3f}")
     report.append(f"  the run's own setting reproduces the run's reward model: {own['reproduces_the_runs_model']}")
-    print("\n".join(report))
-    a.output.parent.mkdir(parents=True, exist_ok=True)
-    a.output.write_text(json.dumps(result, indent=2) + "\n")
+    print_and_save(report, result, a.output)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ the first iteration's generations (drawn from SFT, labelled by the oracle), whic
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -15,19 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from generation import timed
-from training import trainer_hparams
+from training import sha, trainer_hparams
 
 from online_rlhf.core.tables import read_parquet
 from online_rlhf.judges.interface import accuracy, pair_margins
 from online_rlhf.judges.onpolicy import onpolicy_accuracy
 from online_rlhf.judges.scoring import score_with_reward_model
 from online_rlhf.train import trainers
-
-
-def weights_sha256(folder: Path) -> str:
-    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
 
 @dataclass
@@ -76,4 +72,16 @@ def train_and_score(run: RunInputs, hp: dict, out: Path, threads: int) -> dict:
     losses = [h["loss"] for h in json.loads((out / "train_log.json").read_text()) if "loss" in h]
     return {"seconds": seconds, "steps": metrics["steps"], "last_loss": metrics["last_loss"], "logged_losses": losses,
             "heldout_accuracy": accuracy(margins), "onpolicy_accuracy": onpolicy["accuracy"], "onpolicy_stderr": onpolicy["stderr"],
-            "weights_sha256": weights_sha256(out)}
+            "weights_sha256": sha(out)}
+
+
+def add_changes_against(arm: dict, baseline: dict) -> None:
+    """The arm's accuracies less the baseline arm's, in the arm's own record."""
+    for key in ("heldout_accuracy", "onpolicy_accuracy"):
+        arm[f"{key}_change"] = arm[key] - baseline[key]
+
+
+def print_and_save(report: list[str], result: dict, output: Path) -> None:
+    print("\n".join(report))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
