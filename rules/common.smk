@@ -27,6 +27,13 @@ ITERATIONS = list(range(1, config["iterations"] + 1))
 # The critical path (SFT -> reward model -> T x (generate, score, pairs, DPO)) runs before side studies and
 # benchmarks whenever both are ready: with few cores, a benchmark job picked first delays every later iteration.
 LOOP_PRIORITY = 10
+# Validation of the last iterate ends the critical path (selection -> report), so it goes before the evaluation jobs
+# of that iterate; earlier iterates' validation must not delay the loop.
+SELECTION_PRIORITY = 5
+# `use rule` copies the loop rule's priority: the rules derived from generate, score and train_dpo for evaluation,
+# the length-bias study and the offline baseline set this one (measured at b9ea4de: with their copied priority, two of
+# them took the cores SFT freed and the reward model started 6 s late).
+SIDE_PRIORITY = 0
 DATASETS = config["datasets"]
 GEN_SHARDS = shard_names(config["online"]["generation"]["shards"])
 SCORE_SHARDS = shard_names(config["online"]["scoring"]["shards"])

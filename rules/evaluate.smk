@@ -17,6 +17,7 @@ use rule generate as generate_eval with:
         subset="",
     log:
         "results/logs/eval/{model}/generate.log",
+    priority: SIDE_PRIORITY
     benchmark:
         "results/benchmarks/eval/{model}/generate.tsv"
 
@@ -32,6 +33,7 @@ use rule score as judge_eval with:
         subset="",
     log:
         "results/logs/eval/{model}/judge.log",
+    priority: SIDE_PRIORITY
     benchmark:
         "results/benchmarks/eval/{model}/judge.tsv"
     resources:

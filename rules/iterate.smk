@@ -199,6 +199,7 @@ use rule train_dpo as train_offline_dpo with:
         seed=config["seed"],
     log:
         "results/logs/train_offline_dpo.log",
+    priority: SIDE_PRIORITY
     benchmark:
         "results/benchmarks/train_offline_dpo.tsv"
     threads: compute("train_offline_dpo", "threads")

@@ -183,6 +183,7 @@ if LB:
             subset=f" --first {LB['prompts']}",
         log:
             "results/logs/length_bias/generate.log",
+        priority: SIDE_PRIORITY
         benchmark:
             "results/benchmarks/length_bias/generate.tsv"
 
@@ -199,6 +200,7 @@ if LB:
             subset="",
         log:
             "results/logs/length_bias/{judge}/score.log",
+        priority: SIDE_PRIORITY
         benchmark:
             "results/benchmarks/length_bias/{judge}/score.tsv"
         resources:

@@ -13,6 +13,7 @@ use rule select_prompts as select_validation_prompts with:
         seed=config["seed"],
     log:
         "results/logs/selection/select_validation_prompts.log",
+    priority: SELECTION_PRIORITY
 
 
 use rule generate as generate_validation with:
@@ -29,6 +30,7 @@ use rule generate as generate_validation with:
         subset="",
     log:
         "results/logs/selection/{model}/generate.log",
+    priority: SELECTION_PRIORITY
     benchmark:
         "results/benchmarks/selection/{model}/generate.tsv"
 
@@ -44,6 +46,7 @@ use rule score as judge_validation with:
         subset="",
     log:
         "results/logs/selection/{model}/judge.log",
+    priority: SELECTION_PRIORITY
     benchmark:
         "results/benchmarks/selection/{model}/judge.tsv"
     resources:
