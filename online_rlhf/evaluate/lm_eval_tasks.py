@@ -22,20 +22,22 @@ import yaml
 
 # The made-up world's stand-ins: a generative exact-answer task (the shape of GSM8K: generate, extract, compare) and
 # a multiple-choice log-likelihood task (the shape of MMLU / ARC / TruthfulQA-MC: pick the most likely option).
+# The doc_to_* entries name the row's fields: lm-eval reads a named field directly and would otherwise compile a
+# Jinja template per document ("query" gives the same strings at 1.2 s of each job's 6.6 s, measured at 9c1065b).
 WORLD_TEMPLATES = {
     "world_reverse": {
         "output_type": "generate_until",
-        "doc_to_text": "{{query}}",
-        "doc_to_target": "{{target}}",
+        "doc_to_text": "query",
+        "doc_to_target": "target",
         "target_delimiter": "",
         "generation_kwargs": {"until": [], "do_sample": False},
         "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
     },
     "world_choice": {
         "output_type": "multiple_choice",
-        "doc_to_text": "{{query}}",
-        "doc_to_choice": "{{choices}}",
-        "doc_to_target": "{{label}}",
+        "doc_to_text": "query",
+        "doc_to_choice": "choices",
+        "doc_to_target": "label",
         "target_delimiter": "",
         "metric_list": [
             {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
