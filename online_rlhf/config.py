@@ -201,6 +201,11 @@ def reference_errors(config: dict) -> list[str]:
             errors.append(f"{section}.loss_weights: {len(weights)} weights for {len(dpo_loss_types(hp))} loss type(s)")
         if section in ("dpo", "offline_dpo") and label_smoothing_problem(hp):
             errors.append(f"{section}.{label_smoothing_problem(hp)}")
+        if section in ("dpo", "offline_dpo") and hp.get("precompute_ref_log_probs") and hp.get("accelerate_config"):
+            errors.append(
+                f"{section}.precompute_ref_log_probs: true runs in one process only (under accelerate launch TRL 1.16 "
+                f"crashed a rank, tests/test_distributed.py); set it false, or drop {section}.accelerate_config"
+            )
     return errors + benchmark_errors(config)
 
 

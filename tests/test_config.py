@@ -85,6 +85,10 @@ def test_options_that_would_silently_do_nothing_or_run_short_are_refused(default
     with pytest.raises(ConfigError, match="dpo.label_smoothing 0.1 has no effect with loss_type"):
         validate_config(c)
     validate_config(broken(c, "dpo.loss_type", "robust"))
+    c = broken(default, "dpo.accelerate_config", "config/accelerate/ddp.yaml")  # the default precomputes the reference
+    with pytest.raises(ConfigError, match="dpo.precompute_ref_log_probs: true runs in one process only"):
+        validate_config(c)
+    validate_config(broken(c, "dpo.precompute_ref_log_probs", False))
     c = broken(default, "iterations", 6)  # 300 validation + 6 x 1000 prompts > a pool of 6000
     with pytest.raises(ConfigError, match="need 6300 distinct prompts"):
         validate_config(c)

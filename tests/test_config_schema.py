@@ -43,7 +43,8 @@ def test_x_default_from_names_keys_that_exist():
 
 def test_validation_fills_defaults_and_derived_defaults(root):
     config = load_config(root / "config" / "config.yaml")
-    assert config["compute"]["default"]["nodes"] == 1 and config["compute"]["rules"] == {}
+    assert config["compute"]["default"]["nodes"] == 1 and config["compute"]["rules"] == {"train_sft": {"threads": 2}}
+    assert load_config(root / "config" / "smoke.yaml")["compute"]["rules"] == {}  # absent: no overrides
     assert config["sft"]["checkpoint_steps"] == 500 and config["dpo"]["loss_weights"] is None
     assert config["online"]["generation"]["stop_token_ids"] == [] and config["online"]["generation"]["tensor_parallel_size"] == 1
     assert config["online"]["scoring"]["max_length"] == config["reward_model"]["max_length"]

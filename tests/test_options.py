@@ -290,5 +290,7 @@ def test_padding_free_reward_training_follows_the_padded_loss(world, tmp_path):
     assert len(logs[True]) == len(logs[False]) == 6
     for padded, packed in zip(logs[False], logs[True], strict=True):
         assert packed["loss"] == pytest.approx(padded["loss"], abs=1e-3)
-        assert packed["accuracy"] == pytest.approx(padded["accuracy"], abs=1e-6)
+        # One pair of the 16 may change sides: a margin within rounding of 0 (the loss above agrees to 1e-3) flips
+        # with the summation order of the CPU's kernels (seen on a host whose padded/packed runs differed at one step).
+        assert packed["accuracy"] == pytest.approx(padded["accuracy"], abs=1 / 16 + 1e-6)
         assert packed["num_tokens"] == padded["num_tokens"]  # real tokens, as TRL counts them

@@ -427,7 +427,10 @@ def train_dpo(init_dir: str, ref_dir: str, rows: list[dict], hp: dict, output: s
     seed_everything(seed, threads_per_process(threads))
     tok = load_tokenizer(init_dir)
     run_dir = _run_dir(hp, output, seed, rows, [init_dir, ref_dir])
-    args = checked_args(DPOConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"], **dpo_loss_config(hp))
+    args = checked_args(
+        DPOConfig, **common_args(hp, run_dir, seed), max_length=hp["max_length"],
+        precompute_ref_log_probs=hp.get("precompute_ref_log_probs", False), **dpo_loss_config(hp),
+    )
     model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=torch_dtype(MASTER_DTYPE))
     ref = AutoModelForCausalLM.from_pretrained(ref_dir, dtype=frozen_dtype(hp))
     loaded = {"policy": parameters_held(model), "reference": parameters_held(ref)}
