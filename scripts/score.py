@@ -32,10 +32,15 @@ if __name__ == "__main__":
     gens = read_parquet(a.generations, ("prompt_id", "prompt", "sample_index", "response"))
     part, n_prompts = shard_by_prompt(gens, a.shards, a.shard)
     prompts, responses = part["prompt"].to_list(), part["response"].to_list()
-    rewards, comparison_over = [], []
+    rewards, comparison_over, token_counts = [], [], []
     if prompts:
-        rewards, comparison_over = score_responses(a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, a.judge_max_length, a.dtype)
-    over = over_length(a.rm if a.judge != "oracle" else None, prompts, responses, a.max_length)
+        rewards, comparison_over, token_counts = score_responses(
+            a.judge, a.rm, part["prompt_id"].to_list(), prompts, responses, a.batch_size, a.judge_max_length, a.dtype
+        )
+    if token_counts is not None:  # the reward model counted its tokens while scoring: no second render
+        over = [n > a.max_length for n in token_counts]
+    else:
+        over = over_length(a.rm if a.judge != "oracle" else None, prompts, responses, a.max_length)
     out = part.with_columns(
         pl.Series("reward", rewards, dtype=pl.Float64),
         pl.Series("over_length", over, dtype=pl.Boolean),

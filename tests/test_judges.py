@@ -286,3 +286,33 @@ def test_an_external_reward_model_is_adopted_with_a_pad_token(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "adopt_reward_model.py"), "--model", str(base), "--output", str(tmp_path / "x")],
                          capture_output=True, text=True, check=False)
     assert bad.returncode != 0 and "not a scalar reward model" in bad.stderr
+
+
+def test_reward_scores_match_the_tokenizers_left_truncation_and_count_what_over_length_counts(tmp_path):
+    # One render and encode per conversation: the reward of each (one longer than max_length among them) equals what
+    # the tokenizer's own left truncation gives, and the token counts are over_length's.
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from online_rlhf.judges.scoring import reward_model_scores
+    from online_rlhf.train.models import build_base_model, build_tokenizer, load_tokenizer
+
+    tok = build_tokenizer(["abcdefgh"])
+    rm = tmp_path / "rm"
+    build_base_model(tok, ARCH, seed=0).save_pretrained(rm)
+    tok.save_pretrained(rm)
+    model = AutoModelForSequenceClassification.from_pretrained(rm, num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(rm)
+    prompts = [chat("abcd"), chat("ab"), chat("abcdefg")]
+    responses = ["dcba", "ba" * 20, "g"]
+    max_length = 24
+    scores, counts = reward_model_scores(str(rm), prompts, responses, batch_size=2, max_length=max_length)
+    assert [n > max_length for n in counts] == over_length(str(rm), prompts, responses, max_length) == [False, True, False]
+    t = load_tokenizer(rm, training=False)
+    t.truncation_side = "left"
+    texts = [t.apply_chat_template(p + [{"role": "assistant", "content": r}], tokenize=False) for p, r in zip(prompts, responses)]
+    with torch.no_grad():
+        for text, score in zip(texts, scores):
+            enc = t([text], return_tensors="pt", truncation=True, max_length=max_length, add_special_tokens=False)
+            assert model(**enc).logits[0, 0].item() == pytest.approx(score, abs=1e-5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from online_rlhf.judges.scoring import score_with_oracle, score_with_reward_model
+from online_rlhf.judges.scoring import reward_model_scores, score_with_oracle, score_with_reward_model
 
 JUDGE_KINDS = ("reward_model", "preference_model", "oracle")
 
@@ -53,20 +53,22 @@ def accuracy(margins: list[float]) -> float:
 def score_responses(
     kind: str, model_dir: str | None, prompt_ids: list[str], prompts: list[list[dict]], responses: list[str],
     batch_size: int, max_length: int, dtype: str = "float32",
-) -> tuple[list[float], list[bool]]:
+) -> tuple[list[float], list[bool], list[int] | None]:
     """A scalar per response: the RM's reward, the oracle's, or the pairwise model's P(response > pivot) (each prompt's
-    first response is its pivot, see preference_model.pivot_comparisons); and, per response, whether the pairwise
-    comparison that would score it was longer than max_length (then it has no score: NaN; the other judges: never)."""
+    first response is its pivot, see preference_model.pivot_comparisons); per response, whether the pairwise
+    comparison that would score it was longer than max_length (then it has no score: NaN; the other judges: never);
+    and the reward model's count of each conversation's tokens, measured while scoring (None for the other judges:
+    over_length measures those)."""
     if kind == "reward_model":
-        scores = score_with_reward_model(model_dir, prompts, responses, batch_size, max_length, dtype)
-        return scores, [False] * len(scores)
+        scores, token_counts = reward_model_scores(model_dir, prompts, responses, batch_size, max_length, dtype)
+        return scores, [False] * len(scores), token_counts
     if kind == "preference_model":
         from online_rlhf.train.preference_model import score_with_preference_model
 
-        return score_with_preference_model(model_dir, prompt_ids, prompts, responses, batch_size, max_length, dtype)
+        return *score_with_preference_model(model_dir, prompt_ids, prompts, responses, batch_size, max_length, dtype), None
     if kind == "oracle":
         scores = score_with_oracle(prompts, responses)
-        return scores, [False] * len(scores)
+        return scores, [False] * len(scores), None
     raise ValueError(f"unknown judge kind {kind!r}; expected one of {JUDGE_KINDS}")
 
 
