@@ -5,7 +5,6 @@
 
 HUB_BENCH = hub_benchmarks()
 URL_BENCH = {k: v for k, v in CHAT_BENCH.items() if v["source"] == "url"}
-BENCH_GEN = BENCH["generation"] if BENCH else None
 BENCH_JUDGE = BENCH["judge"] if BENCH else None
 SYNTH_BENCH = BENCH["synthetic"] if BENCH else None
 SYNTHETIC_BENCH_NEEDED = any(v["source"] == "synthetic" for v in [*CHAT_BENCH.values(), *LM_TASKS.values()])
@@ -76,46 +75,6 @@ rule prefetch_benchmark_url:
 
 
 if CHAT_BENCH:
-
-    rule benchmark_answers:
-        """One policy's greedy answers (one per question) to every chat benchmark (turn by turn for MT-Bench), in native
-        formats."""
-        input:
-            model=lambda wc: policy_dir(wc.model),
-            data=sorted({benchmark_data_dir(k, v) for k, v in CHAT_BENCH.items()}),
-        output:
-            answers=[chat_answers("{model}", b) for b in CHAT_BENCH],
-        params:
-            **sampler_params(
-                [{"temperature": 0.0, "n": 1}],
-                BENCH_GEN["max_new_tokens"],
-                BENCH_GEN["batch_size"],
-                seed=config["seed"],
-            ),
-            benchmarks=lambda wc: as_json(
-                [
-                    {
-                        "benchmark": b,
-                        "questions": chat_file(b, "questions"),
-                        "output": module_path(chat_answers(wc.model, b)),
-                    }
-                    | ({"layout": CHAT_BENCH[b]["layout"]} if b == "arena_hard" else {})
-                    # sorted: the same benchmarks in another key order of the config are the same job
-                    for b in sorted(CHAT_BENCH)
-                ]
-            ),
-        log:
-            "results/logs/eval/{model}/benchmark_answers.log",
-        benchmark:
-            "results/benchmarks/eval/{model}/benchmark_answers.tsv"
-        threads: compute("generate", "threads")
-        resources:
-            **rule_resources("generate"),
-        conda:
-            "../envs/generation.yaml"
-        shell:
-            "{params.python} scripts/benchmark_answers.py --benchmarks {params.benchmarks:q} --model {input.model}"
-            " --model-name {wildcards.model} {params.decoding} --threads {threads} > {log} 2>&1"
 
     rule judge_benchmark:
         """Judge one policy's answers to one chat benchmark and score it (LC win rate, MT-Bench score, Arena-Hard win rate)."""

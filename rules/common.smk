@@ -440,6 +440,26 @@ def chat_answers(model, name):
     return f"results/eval/{model}/{name}/answers.{'json' if name == 'alpaca_eval' else 'jsonl'}"
 
 
+def benchmark_answers_arg(wc):
+    """generate_eval's --benchmarks: the policy's greedy answers to every chat benchmark (turn by turn for MT-Bench),
+    written by the same job as its held-out samples (one process and one model load per policy, not two); empty
+    without chat benchmarks."""
+    if not CHAT_BENCH:
+        return ""
+    spec = {
+        "model_name": wc.model,
+        "max_new_tokens": BENCH["generation"]["max_new_tokens"],
+        "batch_size": BENCH["generation"]["batch_size"],
+        "jobs": [
+            {"benchmark": b, "questions": chat_file(b, "questions"), "output": module_path(chat_answers(wc.model, b))}
+            | ({"layout": CHAT_BENCH[b]["layout"]} if b == "arena_hard" else {})
+            # sorted: the same benchmarks in another key order of the config are the same job
+            for b in sorted(CHAT_BENCH)
+        ],
+    }
+    return f"--benchmarks {shlex.quote(as_json(spec))}"
+
+
 def lm_eval_task_specs(model):
     """The JSON run_lm_eval.py reads: one entry per planned task with its data and output paths."""
     specs = []

@@ -9,12 +9,16 @@ use rule generate as generate_eval with:
     input:
         model=lambda wc: policy_dir(wc.model),
         prompts=clean_table(EVAL["prompts"]),
+        benchmarks=sorted({benchmark_data_dir(k, v) for k, v in CHAT_BENCH.items()}),
     output:
         generations="results/eval/{model}/generations.parquet",
+        # the chat benchmarks' greedy answers in their native formats (rules/benchmarks.smk judges them)
+        answers=[chat_answers("{model}", b) for b in CHAT_BENCH],
     params:
         # The same seed for every model: differences between models are not sampling luck of different streams.
         **sampler_params(EVAL["sampling"], EVAL["max_new_tokens"], EVAL["batch_size"], seed=config["seed"]),
         subset="",
+        benchmarks=benchmark_answers_arg,
     log:
         "results/logs/eval/{model}/generate.log",
     priority: SIDE_PRIORITY

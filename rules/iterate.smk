@@ -46,6 +46,7 @@ rule generate:
             seed=lambda wc: config["seed"] + int(wc.iteration),
         ),
         subset=lambda wc: f" --shard {wc.shard} --shards {len(GEN_SHARDS)}",
+        benchmarks="",
     log:
         "results/logs/iter{iteration}/generate/{shard}.log",
     benchmark:
@@ -58,7 +59,8 @@ rule generate:
         "../envs/generation.yaml"
     shell:
         "{params.python} scripts/generate.py --model {input.model} --prompts {input.prompts}{params.subset}"
-        " --sampling {params.sampling:q} {params.decoding} --threads {threads} --output {output.generations} > {log} 2>&1"
+        " --sampling {params.sampling:q} {params.decoding} --threads {threads} --output {output.generations}"
+        " {params.benchmarks} > {log} 2>&1"
 
 
 rule gather_generations:

@@ -181,6 +181,7 @@ if LB:
                 seed=config["seed"],
             ),
             subset=f" --first {LB['prompts']}",
+            benchmarks="",
         log:
             "results/logs/length_bias/generate.log",
         priority: SIDE_PRIORITY

@@ -28,6 +28,7 @@ use rule generate as generate_validation with:
             SELECTION["sampling"], SELECTION["max_new_tokens"], SELECTION["batch_size"], seed=config["seed"]
         ),
         subset="",
+        benchmarks="",
     log:
         "results/logs/selection/{model}/generate.log",
     priority: SELECTION_PRIORITY

@@ -1,4 +1,5 @@
-"""Sample responses for one shard of a prompt table with a policy (transformers or vLLM backend)."""
+"""Sample responses for one shard of a prompt table with a policy (transformers or vLLM backend); optionally also
+answer chat benchmarks greedily with the same loaded model (--benchmarks: the held-out evaluation job of a policy)."""
 
 from collections import Counter
 
@@ -7,8 +8,10 @@ import _bootstrap  # noqa: F401
 from online_rlhf.core.cli import add_generation_args, json_arg, logger, parser
 from online_rlhf.core.sharding import shard_bounds
 from online_rlhf.core.tables import CHAT, read_parquet, write_parquet
+from online_rlhf.evaluate.chat_benchmarks import write_benchmark_answers
 from online_rlhf.online.generation import (
     PROMPT_TOO_LONG,
+    SamplingGroup,
     generate_transformers,
     generate_vllm,
     sampling_groups,
@@ -31,6 +34,11 @@ if __name__ == "__main__":
     add_generation_args(p)
     p.add_argument("--first", type=int, default=None, help="only the first N prompts of the table")
     p.add_argument("--output", required=True)
+    p.add_argument(
+        "--benchmarks", type=json_arg, default=None,
+        help='also answer chat benchmarks greedily, turn by turn: {"model_name", "max_new_tokens", "batch_size", "jobs": '
+        '[{"benchmark", "questions", "output", "layout" (Arena-Hard)}]}; one process saves a model load and start-up',
+    )
     a = p.parse_args()
 
     seed_everything(a.seed, a.threads)
@@ -62,3 +70,19 @@ if __name__ == "__main__":
     if reasons[PROMPT_TOO_LONG]:
         too_long = len({r["prompt_id"] for r in rows if r["finish_reason"] == PROMPT_TOO_LONG})
         log.warning("%d prompt(s) leave no room for a response within the context: recorded with finish_reason %r and an empty response", too_long, PROMPT_TOO_LONG)
+    if a.benchmarks:
+        bench = a.benchmarks
+        greedy = [SamplingGroup(0.0, 1)]
+
+        def answer(chats, turn, benchmark):
+            if a.backend == "vllm":
+                out = generate_vllm(a.model, chats, greedy, bench["max_new_tokens"], a.seed, vllm_settings(a), a.stop_token_ids)
+            else:
+                out = generate_transformers(
+                    a.model, chats, greedy, bench["max_new_tokens"], bench["batch_size"], a.seed, a.dtype,
+                    desc=f"{benchmark} turn {turn + 1}", stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
+                )
+            return [(r["response"], r["num_tokens"]) for r in out]
+
+        for line in write_benchmark_answers(bench["jobs"], bench["model_name"], answer):
+            log.info("%s", line)

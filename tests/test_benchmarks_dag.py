@@ -14,7 +14,8 @@ from .test_dag import job_counts, snakemake
 def test_default_dag_has_every_benchmark_leaf():
     counts = job_counts()
     assert counts["synthesize_benchmarks"] == 1
-    assert counts["benchmark_answers"] == counts["lm_eval"] == 5  # one job per policy for each
+    # one job per policy for each: held-out samples and chat-benchmark answers share one (generate_eval)
+    assert counts["generate_eval"] == counts["lm_eval"] == 5 and "benchmark_answers" not in counts
     assert counts["judge_benchmark"] == 5 * 3  # (model x chat benchmark)
     out = snakemake("-n", "--forceall", "results/eval/iter3/mt_bench.json").stdout
     assert "rule judge_benchmark" in out and "--judge" in out and "rule report" not in out

@@ -522,6 +522,32 @@ def answer_turns(questions: list[dict], generate) -> tuple[list[list[str]], list
     return answers, tokens
 
 
+
+def write_benchmark_answers(jobs: list[dict], model_name: str, generate) -> list[str]:
+    """Answer each job's benchmark ({"benchmark", "questions", "output", "layout" for Arena-Hard}) turn by turn with
+    `generate(chats, turn, benchmark)` and write the answers in the benchmark's native format (AlpacaEval one JSON
+    array, MT-Bench / Arena-Hard JSON lines). Returns a log line per benchmark."""
+    import json
+
+    from online_rlhf.core.records import write_jsonl
+
+    lines = []
+    for job in jobs:
+        benchmark, output = job["benchmark"], job["output"]
+        layout = job.get("layout")  # Arena-Hard only
+        if benchmark == "arena_hard":
+            check_arena_layout(job["questions"], "questions", layout)
+        questions = read_questions(benchmark, job["questions"])
+        answers, tokens = answer_turns(questions, lambda chats, turn, b=benchmark: generate(chats, turn, b))
+        rows = answer_rows(benchmark, model_name, questions, answers, tokens, layout)
+        if benchmark == "alpaca_eval":
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            Path(output).write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        else:
+            write_jsonl(rows, output)
+        lines.append(f"{benchmark}: {len(questions)} questions, {sum(map(len, answers))} answers by {model_name} -> {output}")
+    return lines
+
 # ---- what a result is: judge, GLM (LC) and benchmark version travel with every number ----------------------
 
 def benchmark_version(name: str, spec: dict) -> str:

@@ -9,6 +9,7 @@ ids, and a prompt that leaves no room for one new token within the context (`max
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,17 @@ def too_long_records(prompt_index: int, groups: list[SamplingGroup]) -> list[dic
     return out
 
 
+@functools.cache
+def loaded_policy(model_dir: str, dtype: str):
+    """Tokenizer, policy and device of `model_dir`, loaded once per process: a job answering several benchmarks (or
+    MT-Bench turn by turn) calls generate_transformers once per request. The model is only ever run in no_grad
+    mode, and every batch seeds its own sampling, so a reused model gives the same samples as a fresh one."""
+    from online_rlhf.train.models import default_device, load_policy, load_tokenizer
+
+    device = default_device()
+    return load_tokenizer(model_dir), load_policy(model_dir, dtype=dtype, device=device), device
+
+
 def generate_transformers(
     model_dir: str,
     prompts: list[list[dict]],
@@ -155,11 +167,7 @@ def generate_transformers(
     """
     import torch
 
-    from online_rlhf.train.models import default_device, load_policy, load_tokenizer
-
-    device = default_device()
-    tok = load_tokenizer(model_dir)
-    model = load_policy(model_dir, dtype=dtype, device=device)
+    tok, model, device = loaded_policy(model_dir, dtype)
     context = context_length(model_dir, max_model_len)
     texts = render_prompts(tok, prompts)
     ids = tok(texts, add_special_tokens=False)["input_ids"]
@@ -219,11 +227,15 @@ def import_vllm():
     return vllm
 
 
+@functools.cache
 def vllm_engine(model_dir: str, seed: int, settings: VllmSettings):
     """The vLLM engine for one job. Chunked prefill is off and a step's token budget holds a whole context, so every
     prompt is prefilled in one step: a partially prefilled request's sampled token is discarded and its per-request
     generator rewound with `set_offset`, which CPU generators do not support ("CPU Generator does not use offset"),
-    so per-request seeds failed the engine on CPU whenever the batch's prompts exceeded one step's budget."""
+    so per-request seeds failed the engine on CPU whenever the batch's prompts exceeded one step's budget.
+
+    Cached per process (settings are a frozen dataclass): every request carries its own seed (request_seed), so a
+    second call reuses the engine instead of paying its start-up again (benchmark answers call once per turn)."""
     if settings.cpu_kvcache_space is not None:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(settings.cpu_kvcache_space)
     if settings.cpu_threads_bind is not None:

@@ -15,12 +15,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-# Every rule that samples from a policy (scripts/generate.py, scripts/benchmark_answers.py). Under the vLLM backend,
+# Every rule that samples from a policy (scripts/generate.py; generate_eval also answers the chat benchmarks). Under the vLLM backend,
 # on GPUs and on CPU alike, their samples are not bit-reproducible: continuous batching decides from timing which
 # requests share a step (the engine runs in its own process), and a row's logits, hence a sampled token near a tie,
 # depend on the batch it is computed in; every sample has its own seed (online_rlhf.generation.request_seed), so
 # the draws themselves do not move with the batching.
-GENERATION_RULES = frozenset({"generate", "generate_eval", "generate_validation", "length_bias_samples", "benchmark_answers"})
+GENERATION_RULES = frozenset({"generate", "generate_eval", "generate_validation", "length_bias_samples"})
 
 # Jobs whose outputs are bit-identical on CPU (seeded, deterministic kernels) but not on GPUs: cuBLAS/cuDNN kernels
 # with atomics or split-K reductions in training, bf16 accumulation, DeepSpeed's reduction order, and vLLM's
