@@ -148,7 +148,8 @@ def test_the_rules_launch_with_the_command_the_tests_run(tmp_path):
     overlay.write_text(
         "sft: {accelerate_config: ddp.yaml}\n"
         "reward_model: {accelerate_config: deepspeed_zero2.yaml}\n"
-        "dpo: {accelerate_config: deepspeed_zero3.yaml}\n"
+        # one process only computes the reference log-probs ahead (config.py refuses it with a launcher)
+        "dpo: {accelerate_config: deepspeed_zero3.yaml, precompute_ref_log_probs: false}\n"
         "compute: {rules: {train_sft: {processes: 2}, train_reward_model: {processes: 2}, train_dpo: {processes: 2}}}\n"
     )
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
