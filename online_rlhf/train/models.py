@@ -6,7 +6,6 @@ import json
 import os
 import random
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +70,7 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if "torch._inductor" in sys.modules:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        # The public call imports torch._inductor (about 1.1 s here, a quarter of a generation or scoring job's
-        # start-up) only to set the flag torch.compile reads; these jobs never compile, and the trainers import
-        # inductor anyway (then the branch above runs). The eager kernels read this flag alone.
-        torch._C._set_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if threads:
         torch.set_num_threads(threads)
