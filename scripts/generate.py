@@ -24,6 +24,19 @@ log = logger("generate")
 
 SCHEMA = {"prompt_id": str, "prompt": CHAT, "sample_index": int, "temperature": float, "response": str, "num_tokens": int, "finish_reason": str, "shard": int}
 
+
+
+def sample(a, prompts, groups, max_new_tokens, batch_size, transformers_seed, desc="generate", first_row=0, rows=None):
+    """The configured backend's samples. vLLM seeds every request by its row in the whole table (first_row, rows) from
+    the job's seed; transformers seeds each batch from `transformers_seed`."""
+    if a.backend == "vllm":
+        return generate_vllm(a.model, prompts, groups, max_new_tokens, a.seed, vllm_settings(a), a.stop_token_ids, first_row=first_row, rows=rows)
+    return generate_transformers(
+        a.model, prompts, groups, max_new_tokens, batch_size, transformers_seed, a.dtype, desc=desc,
+        stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
+    )
+
+
 if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--model", required=True)
@@ -49,17 +62,9 @@ if __name__ == "__main__":
     part = table.slice(lo, hi - lo).to_dicts()
     groups = sampling_groups(a.sampling)
     prompts = [r["prompt"] for r in part]
-    if not prompts:
-        out = []
-    elif a.backend == "vllm":
-        # Every sample seeded by its row in the whole table: shards are independent jobs yet disjoint and reproducible.
-        out = generate_vllm(a.model, prompts, groups, a.max_new_tokens, a.seed, vllm_settings(a), a.stop_token_ids, first_row=lo, rows=table.height)
-    else:
-        # Each shard gets its own seed stream so shards are independent jobs yet reproducible.
-        out = generate_transformers(
-            a.model, prompts, groups, a.max_new_tokens, a.batch_size, shard_stream(a.seed, a.shard), a.dtype,
-            stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
-        )
+    # Shards are independent jobs yet disjoint and reproducible: vLLM seeds each sample by its row in the whole table,
+    # transformers gives each shard its own seed stream.
+    out = sample(a, prompts, groups, a.max_new_tokens, a.batch_size, shard_stream(a.seed, a.shard), first_row=lo, rows=table.height) if prompts else []
     rows = [
         {"prompt_id": part[r["prompt_index"]]["prompt_id"], "prompt": part[r["prompt_index"]]["prompt"], "shard": a.shard, **{k: v for k, v in r.items() if k != "prompt_index"}}
         for r in out
@@ -75,13 +80,7 @@ if __name__ == "__main__":
         greedy = [SamplingGroup(0.0, 1)]
 
         def answer(chats, turn, benchmark):
-            if a.backend == "vllm":
-                out = generate_vllm(a.model, chats, greedy, bench["max_new_tokens"], a.seed, vllm_settings(a), a.stop_token_ids)
-            else:
-                out = generate_transformers(
-                    a.model, chats, greedy, bench["max_new_tokens"], bench["batch_size"], a.seed, a.dtype,
-                    desc=f"{benchmark} turn {turn + 1}", stop_token_ids=a.stop_token_ids, max_model_len=a.max_model_len,
-                )
+            out = sample(a, chats, greedy, bench["max_new_tokens"], bench["batch_size"], a.seed, desc=f"{benchmark} turn {turn + 1}")
             return [(r["response"], r["num_tokens"]) for r in out]
 
         for line in write_benchmark_answers(bench["jobs"], bench["model_name"], answer):

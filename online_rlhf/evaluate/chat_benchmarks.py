@@ -18,13 +18,14 @@ against):
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
 import statistics
 from pathlib import Path
 
-from online_rlhf.core.records import Malformed, find_files, read_records
+from online_rlhf.core.records import Malformed, find_files, read_records, write_jsonl
 
 BENCHMARKS = ("alpaca_eval", "mt_bench", "arena_hard")
 
@@ -522,15 +523,10 @@ def answer_turns(questions: list[dict], generate) -> tuple[list[list[str]], list
     return answers, tokens
 
 
-
 def write_benchmark_answers(jobs: list[dict], model_name: str, generate) -> list[str]:
     """Answer each job's benchmark ({"benchmark", "questions", "output", "layout" for Arena-Hard}) turn by turn with
     `generate(chats, turn, benchmark)` and write the answers in the benchmark's native format (AlpacaEval one JSON
     array, MT-Bench / Arena-Hard JSON lines). Returns a log line per benchmark."""
-    import json
-
-    from online_rlhf.core.records import write_jsonl
-
     lines = []
     for job in jobs:
         benchmark, output = job["benchmark"], job["output"]
@@ -547,6 +543,7 @@ def write_benchmark_answers(jobs: list[dict], model_name: str, generate) -> list
             write_jsonl(rows, output)
         lines.append(f"{benchmark}: {len(questions)} questions, {sum(map(len, answers))} answers by {model_name} -> {output}")
     return lines
+
 
 # ---- what a result is: judge, GLM (LC) and benchmark version travel with every number ----------------------
 
