@@ -24,6 +24,7 @@ from online_rlhf.experiments.plan import (
     top_level_names,
 )
 
+from online_rlhf.provenance.host import write_snapshot as write_host_snapshot
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -76,6 +77,16 @@ if _problems:
         "online_rlhf/experiments/plan.py):\n  " + "\n  ".join(_problems)
     )
 workflow._localrules = renamed_localrules(EXPERIMENTS, workflow._localrules, {r.name for r in workflow.rules})
+
+
+# The machine while the jobs ran (results/logs/host/, online_rlhf/provenance/host.py): a module's hooks are not
+# registered, so the experiment set has its own.
+onstart:
+    write_host_snapshot("start")
+
+
+onsuccess:
+    write_host_snapshot("end")
 
 
 localrules:

@@ -45,6 +45,16 @@ include: "rules/report.smk"
 include: "rules/manifest.smk"
 
 
+# How busy and fast this machine was while the jobs ran (results/logs/host/, read by docs/results.md beside the wall
+# time): hooks run only when jobs run, never in a dry-run, and not inside cluster jobs (Snakemake passes --no-hooks).
+onstart:
+    write_host_snapshot("start")
+
+
+onsuccess:
+    write_host_snapshot("end")
+
+
 rule all:
     default_target: True
     input:

@@ -17,6 +17,7 @@ from online_rlhf.core.sharding import shard_names
 from online_rlhf.data.sources import KIND
 from online_rlhf.data.mixtures import mixture_sources
 from online_rlhf.online.selection import candidate_models
+from online_rlhf.provenance.host import write_snapshot as write_host_snapshot
 
 try:
     validate_config(config)

@@ -62,6 +62,8 @@ def test_results_doc_renders_the_finished_run(run):
     assert "**Not run**" not in section
     assert "- wall time: **" in section and "- date: " in section and "logical CPUs" in section
     assert "| iter2 | greedy |" in section and "held-out pair accuracy **" in section
+    # Snakemake's onstart / onsuccess hooks recorded the machine (online_rlhf/provenance/host.py)
+    assert "- the machine during the run (`results/logs/host/`" in section and "stolen by the hypervisor" in section
 
 
 def test_generation_shards_lose_no_prompt(run):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from online_rlhf.provenance.host import conditions, read_snapshots
 from online_rlhf.provenance.manifest import all_metadata, file_text, job_key, memory_bytes
 from online_rlhf.report.summary import _fmt, _number, markdown_table
 
@@ -144,7 +145,15 @@ def load_run(label: str, workdir: str | Path) -> dict[str, Any]:
             run["host_memory_bytes"] = memory_bytes(file_text("/proc/meminfo"))
     run["timing"] = job_timing(all_metadata(root))
     run["benchmarks"] = benchmark_totals(_benchmark_rows(root))
+    run["host"] = host_conditions(root)
     return run
+
+
+def host_conditions(root: Path) -> dict[str, Any] | None:
+    """The machine while the run's last Snakemake invocation ran (online_rlhf.provenance.host), None without both
+    snapshots."""
+    snapshots = read_snapshots(root)
+    return conditions(snapshots["start"], snapshots["end"]) if snapshots else None
 
 
 def load_experiment_set(path: str | Path) -> dict[str, Any]:
@@ -172,7 +181,7 @@ def load_experiment_set(path: str | Path) -> dict[str, Any]:
         hw = m.get("hardware", {})
         machines.add(f"{hw.get('cpu') or 'CPU model not recorded'}, {hw.get('logical_cpus')} logical CPUs")
     return {"path": str(path), "comparison": result, "commits": commits, "configs": configs, "machines": sorted(machines),
-            "timing": job_timing(all_metadata(root))}
+            "timing": job_timing(all_metadata(root)), "host": host_conditions(root)}
 
 
 PER_EXPERIMENT_DIFFERENCES = 6
@@ -192,6 +201,7 @@ def experiment_set_provenance(loaded: dict, base_config: dict | None = None) -> 
     if t:
         lines.append(f"- date: {utc(t['first_start'])} (first job start); wall time {duration(t['wall_seconds'])} over {t['jobs']} jobs "
                      "(Snakemake's job records)")
+    lines.append(host_line(loaded.get("host"), t))
     if base_config is not None:
         described = []
         for name, config in loaded.get("configs", {}).items():
@@ -302,8 +312,40 @@ def provenance_section(run: dict, base_config: dict | None = None) -> str:
     if b:
         lines.append(f"- heavy jobs (the {b['jobs']} with a `benchmark:` file, `results/benchmarks/`): {duration(b['wall_seconds'])} wall, "
                      f"{duration(b['cpu_seconds'])} CPU, largest peak RSS {b['max_rss_mb']:.0f} MB")
-    lines.append("- load on the machine during the run: not recorded (a shared machine makes every timing longer)")
+    lines.append(host_line(run.get("host"), t))
     return "\n".join(lines) + "\n"
+
+
+# A last Snakemake invocation that started this much after the run's first job is a resumed run: its snapshots
+# describe only that invocation.
+RESUMED_AFTER_S = 5.0
+
+
+def _share(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _loads(values: list[float] | None) -> str:
+    return "–" if not values else " / ".join(f"{v:.2f}" for v in values)
+
+
+def host_line(host: dict[str, Any] | None, timing: dict[str, Any] | None) -> str:
+    """How busy and how fast the machine was during the run (results/logs/host/), so that the wall time above can be
+    read against it; says so when not recorded, or when the record covers only a resumed run's last invocation."""
+    if not host:
+        return ("- the machine during the run: not recorded (no `results/logs/host/` start and end snapshots: a run "
+                "from before they existed, or one whose last invocation failed); a shared machine makes every timing longer")
+    covers = "the run"
+    if timing and host["start"] - timing["first_start"] > RESUMED_AFTER_S:
+        covers = f"only the last Snakemake invocation (from {utc(host['start'])}: the run was resumed)"
+    probe = ""
+    if host.get("probe_seconds_start") is not None and host.get("probe_seconds_end") is not None:
+        probe = (f"; a fixed pure-Python probe took {1000 * host['probe_seconds_start']:.1f} ms at the start and "
+                 f"{1000 * host['probe_seconds_end']:.1f} ms at the end (lower is a faster machine; compare runs by it)")
+    return (f"- the machine during {covers} (`results/logs/host/`, {duration(host['seconds'])}): CPUs busy "
+            f"{_share(host.get('busy_share'))} of all {host.get('logical_cpus')} logical CPUs' time, stolen by the hypervisor "
+            f"{_share(host.get('steal_share'))} (other tenants of a shared virtual machine), load averages (1 / 5 / 15 min) "
+            f"{_loads(host.get('loadavg_start'))} at the start and {_loads(host.get('loadavg_end'))} at the end{probe}")
 
 
 HELDOUT_COLUMNS = ["model", "decoding", "mean_reward", "stderr", "exact_rate", "win_rate_vs_sft", "mean_length_chars", "prompts"]

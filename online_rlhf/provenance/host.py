@@ -1,0 +1,133 @@
+"""How busy and how fast the machine was while a run's jobs ran, so that a run's wall time can be read against it.
+
+The same code's default run took 4 min 33 s and, an hour later on the same kind of machine, 6 min 45 s with every job
+about half again as long (docs/world.md): a wall time alone does not say whether the code or the machine changed.
+Snakemake's `onstart` and `onsuccess` hooks (Snakefile) write a snapshot each, `results/logs/host/start.json` and
+`end.json`, on the machine that runs Snakemake (for a local run, the one that runs the jobs; for a cluster run, the
+login node, and the snapshots then say nothing about the compute nodes):
+
+- the kernel's CPU time counters (/proc/stat): between the two snapshots, the share of all logical CPUs' time that
+  was busy, and the share that the hypervisor *stole* (time a virtual CPU was ready to run while the host ran
+  something else: on a shared virtual machine, the direct measure of other tenants' load);
+- the load averages (/proc/loadavg) at each end;
+- a fixed pure-Python workload, timed (the best of a few repetitions): the interpreter's speed on this machine right
+  now, which is what the many short jobs' start-up costs scale with; run at both ends, it shows a machine that
+  slowed down during the run.
+
+`conditions(start, end)` reduces two snapshots to the figures docs/results.md prints. Nothing here is part of any
+artifact or of the manifest: the reproducibility audit compares outputs, and these describe only the run's timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+HOST_DIR = "results/logs/host"
+PHASES = ("start", "end")
+# /proc/stat's aggregate line: cpu user nice system idle iowait irq softirq steal [guest guest_nice]
+CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+PROBE_LOOPS = 200_000
+PROBE_REPEATS = 5
+
+
+def cpu_counters(stat_text: str) -> dict[str, int] | None:
+    """The aggregate `cpu` line of /proc/stat as named counters (clock ticks since boot); None without one (no
+    /proc: not Linux). guest and guest_nice are left out: the kernel already counts them in user and nice."""
+    for line in stat_text.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "cpu":
+            values = [int(v) for v in parts[1 : 1 + len(CPU_FIELDS)]]
+            values += [0] * (len(CPU_FIELDS) - len(values))  # kernels older than 2.6.11 have no steal column
+            return dict(zip(CPU_FIELDS, values, strict=True))
+    return None
+
+
+def load_averages(loadavg_text: str) -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages of /proc/loadavg; None where there is none."""
+    parts = loadavg_text.split()
+    return [float(v) for v in parts[:3]] if len(parts) >= 3 else None
+
+
+def probe_seconds(loops: int = PROBE_LOOPS, repeats: int = PROBE_REPEATS) -> float:
+    """The fastest of `repeats` timings of a fixed pure-Python loop (about 10 ms each on this project's machines):
+    the fastest, because a slower repetition measures an interruption, not the interpreter's speed."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(loops):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def snapshot(probe: bool = True) -> dict[str, Any]:
+    """What the machine looks like now: wall-clock time, CPU counters, load averages, logical CPUs and the probe."""
+    return {
+        "time": time.time(),
+        "cpu": cpu_counters(_read("/proc/stat")),
+        "loadavg": load_averages(_read("/proc/loadavg")),
+        "logical_cpus": os.cpu_count(),
+        "probe_seconds": probe_seconds() if probe else None,
+        "probe_loops": PROBE_LOOPS,
+    }
+
+
+def write_snapshot(phase: str, workdir: str | Path = ".") -> Path:
+    """Write `results/logs/host/<phase>.json` (phase: start or end) under `workdir`; returns its path."""
+    if phase not in PHASES:
+        raise ValueError(f"host snapshot phase {phase!r}: expected one of {PHASES}")
+    path = Path(workdir) / HOST_DIR / f"{phase}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(snapshot(), indent=2) + "\n")
+    return path
+
+
+def read_snapshots(workdir: str | Path) -> dict[str, dict] | None:
+    """Both snapshots of a run folder, or None when either is missing (a run before this record existed, or one whose
+    last invocation did not succeed: `onsuccess` never ran)."""
+    found = {}
+    for phase in PHASES:
+        path = Path(workdir) / HOST_DIR / f"{phase}.json"
+        if not path.is_file():
+            return None
+        found[phase] = json.loads(path.read_text())
+    return found
+
+
+def conditions(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
+    """The machine between two snapshots: seconds, busy and stolen shares of all logical CPUs' time (None without
+    counters), the load averages and probe timings at both ends."""
+    shares: dict[str, float | None] = {"busy_share": None, "steal_share": None, "iowait_share": None}
+    a, b = start.get("cpu"), end.get("cpu")
+    if a and b:
+        delta = {k: b[k] - a[k] for k in CPU_FIELDS}
+        total = sum(delta.values())
+        if total > 0:
+            idle = delta["idle"] + delta["iowait"]
+            shares = {
+                "busy_share": (total - idle - delta["steal"]) / total,
+                "steal_share": delta["steal"] / total,
+                "iowait_share": delta["iowait"] / total,
+            }
+    return {
+        "start": start["time"],
+        "seconds": end["time"] - start["time"],
+        "logical_cpus": end.get("logical_cpus"),
+        **shares,
+        "loadavg_start": start.get("loadavg"),
+        "loadavg_end": end.get("loadavg"),
+        "probe_seconds_start": start.get("probe_seconds"),
+        "probe_seconds_end": end.get("probe_seconds"),
+    }
