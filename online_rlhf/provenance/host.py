@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from online_rlhf.provenance.manifest import file_text
+
 HOST_DIR = "results/logs/host"
 PHASES = ("start", "end")
 # /proc/stat's aggregate line: cpu user nice system idle iowait irq softirq steal [guest guest_nice]
@@ -65,19 +67,12 @@ def probe_seconds(loops: int = PROBE_LOOPS, repeats: int = PROBE_REPEATS) -> flo
     return best
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
 def snapshot(probe: bool = True) -> dict[str, Any]:
     """What the machine looks like now: wall-clock time, CPU counters, load averages, logical CPUs and the probe."""
     return {
         "time": time.time(),
-        "cpu": cpu_counters(_read("/proc/stat")),
-        "loadavg": load_averages(_read("/proc/loadavg")),
+        "cpu": cpu_counters(file_text("/proc/stat")),
+        "loadavg": load_averages(file_text("/proc/loadavg")),
         "logical_cpus": os.cpu_count(),
         "probe_seconds": probe_seconds() if probe else None,
         "probe_loops": PROBE_LOOPS,
