@@ -10,7 +10,8 @@ on C cores be shorter than its summed job wall time over C (a job holds at least
 larger of the two is the shortest makespan any scheduling of these jobs could reach (`makespan_lower_bound_s`); the
 jobs under 10 s (`short_jobs`) are mostly interpreter and import start-up, the part that merging jobs would save. CPU seconds
 come from `results/benchmarks/**/*.tsv` (Snakemake's `benchmark:` files: `cpu_time`), summed over the jobs that
-write one. On a machine shared with other work wall times inflate; CPU time and the critical path's job count less.
+write one. On a machine shared with other work wall times inflate; CPU time and the critical path's job count less,
+and the run's host record (`results/logs/host/`: busy and stolen CPU shares, load, a speed probe) says how shared it was.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generation import code_commit
+
+from online_rlhf.provenance.results_doc import host_conditions, host_line
 
 
 def load_jobs(workdir: Path) -> list[dict]:
@@ -126,7 +129,8 @@ def main() -> None:
     jobs = load_jobs(work)
     if not jobs:
         raise SystemExit(f"{work}: no finished job records")
-    summary = {"run_commit": code_commit(work) or None, **profile(jobs, benchmark_cpu(work), a.cores)}
+    summary = {"run_commit": code_commit(work) or None, **profile(jobs, benchmark_cpu(work), a.cores),
+               "host": host_conditions(work)}
     print(f"{summary['jobs']} jobs; first start to last end {summary['makespan_s']:.1f} s; summed job wall time {summary['summed_job_wall_s']:.1f} s")
     print(f"shortest possible on {a.cores} cores: {summary['makespan_lower_bound_s']:.1f} s (the critical path, or the summed job time over the cores)")
     short = summary["short_jobs"]
@@ -138,6 +142,7 @@ def main() -> None:
     print(f"{'rule':30s} {'jobs':>5s} {'wall s':>8s}")
     for name, r in list(summary["per_rule"].items())[: a.top]:
         print(f"{name:30s} {r['jobs']:5d} {r['wall_s']:8.1f}")
+    print(host_line(summary["host"], {"first_start": jobs[0]["start"]}).removeprefix("- "))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(summary, indent=2) + "\n")
