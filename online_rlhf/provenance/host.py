@@ -10,9 +10,10 @@ login node, and the snapshots then say nothing about the compute nodes):
   was busy, and the share that the hypervisor *stole* (time a virtual CPU was ready to run while the host ran
   something else: on a shared virtual machine, the direct measure of other tenants' load);
 - the load averages (/proc/loadavg) at each end;
-- a fixed pure-Python workload, timed (the best of a few repetitions): the interpreter's speed on this machine right
-  now, which is what the many short jobs' start-up costs scale with; run at both ends, it shows a machine that
-  slowed down during the run.
+- two fixed workloads, each timed as the best of a few repetitions, at both ends: a pure-Python loop (the
+  interpreter's speed, which the many short jobs' start-up costs scale with) and float32 matrix products on one BLAS
+  thread (the arithmetic the trainers spend their time in: it also sees a slower clock or a core shared with a
+  neighbour, which steal does not). Compared between runs, they tell a slower machine from slower code.
 
 `conditions(start, end)` reduces two snapshots to the figures docs/results.md prints. Nothing here is part of any
 artifact or of the manifest: the reproducibility audit compares outputs, and these describe only the run's timing.
@@ -32,8 +33,11 @@ HOST_DIR = "results/logs/host"
 PHASES = ("start", "end")
 # /proc/stat's aggregate line: cpu user nice system idle iowait irq softirq steal [guest guest_nice]
 CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
-PROBE_LOOPS = 200_000
 PROBE_REPEATS = 5
+# Sizes of the probes: about 10 ms a repetition each on this project's 2-core machines.
+PROBE_LOOPS = 200_000
+MATMUL_SIZE = 128
+MATMUL_PRODUCTS = 200
 
 
 def cpu_counters(stat_text: str) -> dict[str, int] | None:
@@ -54,28 +58,54 @@ def load_averages(loadavg_text: str) -> list[float] | None:
     return [float(v) for v in parts[:3]] if len(parts) >= 3 else None
 
 
-def probe_seconds(loops: int = PROBE_LOOPS, repeats: int = PROBE_REPEATS) -> float:
-    """The fastest of `repeats` timings of a fixed pure-Python loop (about 10 ms each on this project's machines):
-    the fastest, because a slower repetition measures an interruption, not the interpreter's speed."""
+def _fastest(work, repeats: int) -> float:
+    """The fastest of `repeats` timings of `work()`: a slower repetition measures an interruption, not the speed."""
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        total = 0
-        for i in range(loops):
-            total += i * i % 7
+        work()
         best = min(best, time.perf_counter() - t0)
     return best
 
 
+def python_probe_seconds(loops: int = PROBE_LOOPS, repeats: int = PROBE_REPEATS) -> float:
+    """A fixed pure-Python loop, timed."""
+
+    def work():
+        total = 0
+        for i in range(loops):
+            total += i * i % 7
+        return total
+
+    return _fastest(work, repeats)
+
+
+def matmul_probe_seconds(size: int = MATMUL_SIZE, products: int = MATMUL_PRODUCTS, repeats: int = PROBE_REPEATS) -> float:
+    """`products` float32 products of two size x size matrices on one BLAS thread (the jobs' torch runs one thread
+    each by default; numpy's BLAS would take every core), timed."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    a = np.full((size, size), 0.5, dtype=np.float32)
+    out = np.empty_like(a)
+
+    def work():
+        for _ in range(products):
+            np.matmul(a, a, out=out)
+
+    with threadpool_limits(limits=1):
+        return _fastest(work, repeats)
+
+
 def snapshot(probe: bool = True) -> dict[str, Any]:
-    """What the machine looks like now: wall-clock time, CPU counters, load averages, logical CPUs and the probe."""
+    """What the machine looks like now: wall-clock time, CPU counters, load averages, logical CPUs and the probes."""
     return {
         "time": time.time(),
         "cpu": cpu_counters(file_text("/proc/stat")),
         "loadavg": load_averages(file_text("/proc/loadavg")),
         "logical_cpus": os.cpu_count(),
-        "probe_seconds": probe_seconds() if probe else None,
-        "probe_loops": PROBE_LOOPS,
+        "probes": {"python_loop": python_probe_seconds(), "float32_matmul": matmul_probe_seconds()} if probe else None,
+        "probe_sizes": {"python_loop": PROBE_LOOPS, "float32_matmul": [MATMUL_SIZE, MATMUL_PRODUCTS], "repeats": PROBE_REPEATS},
     }
 
 
@@ -103,7 +133,7 @@ def read_snapshots(workdir: str | Path) -> dict[str, dict] | None:
 
 def conditions(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
     """The machine between two snapshots: seconds, busy and stolen shares of all logical CPUs' time (None without
-    counters), the load averages and probe timings at both ends."""
+    counters), the load averages and the probes' timings at both ends."""
     shares: dict[str, float | None] = {"busy_share": None, "steal_share": None, "iowait_share": None}
     a, b = start.get("cpu"), end.get("cpu")
     if a and b:
@@ -123,6 +153,6 @@ def conditions(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
         **shares,
         "loadavg_start": start.get("loadavg"),
         "loadavg_end": end.get("loadavg"),
-        "probe_seconds_start": start.get("probe_seconds"),
-        "probe_seconds_end": end.get("probe_seconds"),
+        "probes_start": start.get("probes"),
+        "probes_end": end.get("probes"),
     }

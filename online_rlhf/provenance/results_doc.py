@@ -321,6 +321,9 @@ def provenance_section(run: dict, base_config: dict | None = None) -> str:
 RESUMED_AFTER_S = 5.0
 
 
+PROBE_LABELS = {"python_loop": "a pure-Python loop", "float32_matmul": "float32 matrix products on one thread"}
+
+
 def _share(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
@@ -339,9 +342,11 @@ def host_line(host: dict[str, Any] | None, timing: dict[str, Any] | None) -> str
     if timing and host["start"] - timing["first_start"] > RESUMED_AFTER_S:
         covers = f"only the last Snakemake invocation (from {utc(host['start'])}: the run was resumed)"
     probe = ""
-    if host.get("probe_seconds_start") is not None and host.get("probe_seconds_end") is not None:
-        probe = (f"; a fixed pure-Python probe took {1000 * host['probe_seconds_start']:.1f} ms at the start and "
-                 f"{1000 * host['probe_seconds_end']:.1f} ms at the end (lower is a faster machine; compare runs by it)")
+    start, end = host.get("probes_start") or {}, host.get("probes_end") or {}
+    timed = [(label, start[key], end[key]) for key, label in PROBE_LABELS.items() if key in start and key in end]
+    if timed:
+        probe = ("; fixed probes, start → end (lower is a faster machine; compare runs by them): "
+                 + ", ".join(f"{label} {1000 * a:.1f} → {1000 * b:.1f} ms" for label, a, b in timed))
     return (f"- the machine during {covers} (`results/logs/host/`, {duration(host['seconds'])}): CPUs busy "
             f"{_share(host.get('busy_share'))} of all {host.get('logical_cpus')} logical CPUs' time, stolen by the hypervisor "
             f"{_share(host.get('steal_share'))} (other tenants of a shared virtual machine), load averages (1 / 5 / 15 min) "
