@@ -1,5 +1,5 @@
-"""Every judge side by side (JSON + markdown): held-out pair accuracy, RewardBench-style sections and score, and the
-mean per-prompt correlation of reward with length."""
+"""Every judge side by side (JSON + markdown): held-out pair accuracy (and whether it is above a judge without
+information's), RewardBench-style sections and score, and the mean per-prompt correlation of reward with length."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import _bootstrap  # noqa: F401
 
 from online_rlhf.core.cli import logger, parser
 from online_rlhf.core.tables import read_json, write_json
+from online_rlhf.judges.interface import against_chance
 
 log = logger("compare_judges")
 
@@ -31,7 +32,8 @@ if __name__ == "__main__":
     judges: dict[str, dict] = {}
     for f in a.heldout:
         h = read_json(f)
-        judges.setdefault(judge_name(f, True), {})["heldout"] = {"accuracy": h["accuracy"], "pairs": h["pairs"], "source": f}
+        judges.setdefault(judge_name(f, True), {})["heldout"] = {
+            "accuracy": h["accuracy"], "pairs": h["pairs"], "against_chance": against_chance(h["accuracy"], h["pairs"]), "source": f}
     sections: list[str] = []
     for f in a.reward_bench:
         rb = read_json(f)

@@ -31,6 +31,7 @@ from online_rlhf.report.summary import (
     rm_table,
     rst_table,
     selection_table,
+    uninformative_judges,
 )
 
 log = logger("report")
@@ -211,6 +212,9 @@ if __name__ == "__main__":
         # Headers are the tables' labels (a chat benchmark's carries its judge, GLM and version).
         flat = [{label: (r.get(k)["value"] if isinstance(r.get(k), dict) else r.get(k)) for k, label in cols} for r in trows]
         md.append(f"\n## {title}\n\n" + markdown_table(flat, [label for _, label in cols]))
+    uninformative = uninformative_judges(tables["judges"]["rows"], a.judges) if tables.get("judges") else None
+    if uninformative:
+        md.append(f"\n{uninformative}\n")
     if notes:
         md.append("\n## Not produced by this run\n\n" + "\n".join(notes) + "\n")
     md.append(f"\n![held-out reward vs iteration]({Path(a.plot).name})\n")

@@ -1,8 +1,11 @@
 """The paper's tables in the report: benchmark tables, the length-penalty ablation, Table 5 from a mixture-statistics
-file, what is not produced and why, and links to artifacts."""
+file, what is not produced and why, a judge at chance named, and links to artifacts."""
+
+import math
 
 import pytest
 
+from online_rlhf.judges.interface import against_chance
 from online_rlhf.report.summary import (
     ablation_table,
     benchmark_tables,
@@ -12,6 +15,7 @@ from online_rlhf.report.summary import (
     not_produced,
     rst_table,
     selection_table,
+    uninformative_judges,
 )
 
 
@@ -120,6 +124,25 @@ def test_table1_and_figure3_come_from_the_judges_file_with_their_sources():
     assert set(oracle) == {"judge", "length_r"}  # the oracle has no accuracy to report, only its length correlation
     items = {m["item"] for m in not_produced({"length_penalty": 0.0}, {"judges": {"rows": rows}, "benchmarks": {}})}
     assert not {"Figure 3 (length-bias heatmap)", "Table 1 (RewardBench Chat / Chat-Hard / Safety / Reasoning)"} & items
+
+
+def test_a_judge_at_chance_on_the_heldout_pairs_is_named():
+    # 993 pairs: one binomial standard error under chance is sqrt(0.25 / 993) = 0.0159
+    assert against_chance(0.498, 993)["above_chance"] is False and against_chance(0.854, 993)["above_chance"] is True
+    assert against_chance(0.53, 993)["z"] == pytest.approx(0.03 / math.sqrt(0.25 / 993))
+    assert against_chance(0.53, 993)["above_chance"] is False  # z 1.9: within 2 standard errors
+    with pytest.raises(ValueError, match="needs pairs"):
+        against_chance(0.5, 0)
+    judges = {"sections": [], "judges": {
+        name: {"heldout": {"accuracy": acc, "pairs": 993, "against_chance": against_chance(acc, 993), "source": f"results/rm/{name}/heldout.json"}}
+        for name, acc in (("bt", 0.854), ("pm", 0.498))}}
+    _, rows = judges_table(judges)
+    sentence = uninformative_judges(rows, "results/rm/judges.json")
+    assert sentence.startswith("Not distinguishable from a judge without information on the held-out pairs (accuracy not above 1/2 by more "
+                               "than 2 binomial standard errors, `results/rm/judges.json`): `pm` (0.498 on 993 pairs, z -0.1)")
+    assert "`bt`" not in sentence
+    # every judge informative, or a judges file from before the test (no against_chance): nothing to say
+    assert uninformative_judges(rows[:1], "x") is None and uninformative_judges(judges_table(JUDGES)[1], "x") is None
 
 
 def test_selection_table_marks_the_winner():

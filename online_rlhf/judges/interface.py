@@ -50,6 +50,22 @@ def accuracy(margins: list[float]) -> float:
     return sum(outcome(m) for m in margins) / len(margins)
 
 
+# A judge whose held-out accuracy is within this many standard errors of 1/2 is reported as not distinguishable from
+# a judge without information (the pairwise model of the default world, docs/world.md).
+CHANCE_Z = 2.0
+
+
+def against_chance(acc: float, pairs: int, z: float = CHANCE_Z) -> dict:
+    """Held-out pair accuracy against a judge without information (accuracy 1/2): z = (acc - 1/2) / sqrt(1/4 / pairs),
+    the binomial standard error under chance; `above_chance` when z exceeds `z`. Ties count half in the accuracy,
+    which only narrows its spread under chance, so the test errs towards calling a judge uninformative."""
+    if pairs <= 0:
+        raise ValueError(f"accuracy against chance needs pairs, got {pairs}")
+    stderr = math.sqrt(0.25 / pairs)
+    score = (acc - 0.5) / stderr
+    return {"stderr": stderr, "z": score, "threshold": z, "above_chance": score > z}
+
+
 def score_responses(
     kind: str, model_dir: str | None, prompt_ids: list[str], prompts: list[list[dict]], responses: list[str],
     batch_size: int, max_length: int, dtype: str = "float32",

@@ -330,6 +330,8 @@ def judges_table(judges: dict) -> tuple[list[str], list[dict]]:
         row: dict = {"judge": name}
         if "heldout" in j:
             row["heldout_accuracy"] = cell(j["heldout"]["accuracy"], j["heldout"]["source"])
+            if "against_chance" in j["heldout"]:  # judges.json of a run before the test existed has none
+                row["heldout_against_chance"] = {**j["heldout"]["against_chance"], "pairs": j["heldout"]["pairs"]}
         rb = j.get("reward_bench")
         if rb:
             for section in sections:
@@ -340,6 +342,22 @@ def judges_table(judges: dict) -> tuple[list[str], list[dict]]:
             row["length_r"] = cell(j["length_bias"]["mean_r"], j["length_bias"]["source"])
         rows.append(row)
     return sections, rows
+
+
+def uninformative_judges(rows: list[dict], artifact: str) -> str | None:
+    """A sentence naming the judges whose held-out accuracy is not above a judge without information's
+    (judges_table rows; online_rlhf.judges.interface.against_chance), None when every judge is above it."""
+    named = []
+    for r in rows:
+        test = r.get("heldout_against_chance")
+        if test and not test["above_chance"]:
+            named.append(f"`{r['judge']}` ({r['heldout_accuracy']['value']:.3f} on {test['pairs']} pairs, z {test['z']:.1f})")
+    if not named:
+        return None
+    threshold = next(r["heldout_against_chance"]["threshold"] for r in rows if r.get("heldout_against_chance"))
+    return (f"Not distinguishable from a judge without information on the held-out pairs (accuracy not above 1/2 by more "
+            f"than {threshold:g} binomial standard errors, `{artifact}`): " + ", ".join(named)
+            + "; the other columns of such a judge are those of one that has not learned the preferences.")
 
 
 def selection_table(best: dict, artifact: str, onpolicy: dict | None = None, onpolicy_artifact: str | None = None) -> list[dict]:
