@@ -178,6 +178,7 @@ def test_judges_are_compared_on_rewardbench_style_pairs_and_length_bias(run):
         assert set(rb["sections"]) == {"Chat", "Chat Hard", "Safety", "Reasoning"} and rb["pairs"] == 80
         assert all(v["pairs"] == 20 for v in rb["sections"].values()) and 0.0 <= rb["score"] <= 1.0
         assert judges[name]["heldout"]["pairs"] == 60
+        assert judges[name]["heldout"]["against_chance"]["stderr"] == pytest.approx((0.25 / 60) ** 0.5)
     for name in ("bt", "pm", "oracle"):
         lb = json.loads((run / f"results/rm/length_bias/{name}.json").read_text())
         assert lb["prompts"] == 20 and lb["responses"] == 80 and lb["defined"] + lb["undefined"] == 20
