@@ -2,6 +2,7 @@
 reStructuredText (shown in `snakemake --report`, numbers linking to their artifacts) and HTML, the plot of held-out
 reward against iteration and, with benchmarks, Figure 8 (benchmarks against iteration)."""
 
+import html
 import os
 import urllib.parse
 from pathlib import Path
@@ -138,8 +139,13 @@ if __name__ == "__main__":
     ])]
     if tables["reward_model"]:
         sections.append(("Table 1: reward model, held-out pair accuracy (ties half)", tables["reward_model"], [("section", "held-out pairs"), ("pairs", "#pairs"), ("accuracy", "accuracy")]))
+    # A sentence under a table, by the table's title (rendered in every format below).
+    table_notes: dict[str, str] = {}
     if tables.get("judges"):
         j = tables["judges"]
+        uninformative = uninformative_judges(j["rows"], a.judges)
+        if uninformative:
+            table_notes["Table 1: judges (held-out accuracy, RewardBench-style sections, ties half)"] = uninformative
         sections.append(("Table 1: judges (held-out accuracy, RewardBench-style sections, ties half)", j["rows"],
                          [("judge", "judge"), ("heldout_accuracy", "held-out accuracy")] + [(s, s) for s in j["sections"]]
                          + [("reward_bench_score", "score")]))
@@ -173,12 +179,12 @@ if __name__ == "__main__":
         sections.append((f"Table 5: mixture statistics ({mix['artifact']})", mix["rows"], list(MIXTURE_COLUMNS)))
     notes = [f"- **{m['item']}**: {m['why']}" for m in missing]
     rst = [f"Run ``{a.run_name}``: every number links to the artifact it came from.\n\n"]
-    rst += [rst_table(t, r, c, report_link) + "\n" for t, r, c in sections]
+    rst += [rst_table(t, r, c, report_link) + (f"{table_notes[t].replace('`', '``')}\n\n" if t in table_notes else "") + "\n" for t, r, c in sections]
     if notes:
         rst.append("Not produced by this run:\n\n" + "\n".join(notes) + "\n")
     Path(a.tables_rst).write_text("".join(rst))
     html_link = file_link(a.tables_html)
-    body = "".join(html_table(t, r, c, html_link) for t, r, c in sections)
+    body = "".join(html_table(t, r, c, html_link) + (f"<p>{html.escape(table_notes[t])}</p>" if t in table_notes else "") for t, r, c in sections)
     body += "<h2>Not produced by this run</h2><ul>" + "".join(f"<li><b>{m['item']}</b>: {m['why']}</li>" for m in missing) + "</ul>" if missing else ""
     style = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}th{background:#eee}a{text-decoration:none}"
     Path(a.tables_html).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{a.run_name}</title><style>{style}</style></head><body><h1>Run {a.run_name}</h1>{body}</body></html>\n")
@@ -212,9 +218,8 @@ if __name__ == "__main__":
         # Headers are the tables' labels (a chat benchmark's carries its judge, GLM and version).
         flat = [{label: (r.get(k)["value"] if isinstance(r.get(k), dict) else r.get(k)) for k, label in cols} for r in trows]
         md.append(f"\n## {title}\n\n" + markdown_table(flat, [label for _, label in cols]))
-    uninformative = uninformative_judges(tables["judges"]["rows"], a.judges) if tables.get("judges") else None
-    if uninformative:
-        md.append(f"\n{uninformative}\n")
+        if title in table_notes:
+            md.append(f"\n{table_notes[title]}\n")
     if notes:
         md.append("\n## Not produced by this run\n\n" + "\n".join(notes) + "\n")
     md.append(f"\n![held-out reward vs iteration]({Path(a.plot).name})\n")
