@@ -11,7 +11,7 @@ larger of the two is the shortest makespan any scheduling of these jobs could re
 jobs under 10 s (`short_jobs`) are mostly interpreter and import start-up, the part that merging jobs would save. CPU seconds
 come from `results/benchmarks/**/*.tsv` (Snakemake's `benchmark:` files: `cpu_time`), summed over the jobs that
 write one. On a machine shared with other work wall times inflate; CPU time and the critical path's job count less,
-and the run's host record (`results/logs/host/`: busy and stolen CPU shares, load, a speed probe) says how shared it was.
+and the run's host record (`results/logs/host/`: busy and stolen CPU shares, loads, speed probes) says how shared it was.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """How busy and how fast the machine was while a run's jobs ran, so that a run's wall time can be read against it.
 
-The same code's default run took 4 min 33 s and, an hour later on the same kind of machine, 6 min 45 s with every job
-about half again as long (docs/world.md): a wall time alone does not say whether the code or the machine changed.
+The same code's default run has taken half again as long in every job an hour after a first timing on the same kind
+of machine (docs/world.md): a wall time alone does not say whether the code or the machine changed.
 Snakemake's `onstart` and `onsuccess` hooks (Snakefile) write a snapshot each, `results/logs/host/start.json` and
 `end.json`, on the machine that runs Snakemake (for a local run, the one that runs the jobs; for a cluster run, the
 login node, and the snapshots then say nothing about the compute nodes):
@@ -97,14 +97,14 @@ def matmul_probe_seconds(size: int = MATMUL_SIZE, products: int = MATMUL_PRODUCT
         return _fastest(work, repeats)
 
 
-def snapshot(probe: bool = True) -> dict[str, Any]:
+def snapshot() -> dict[str, Any]:
     """What the machine looks like now: wall-clock time, CPU counters, load averages, logical CPUs and the probes."""
     return {
         "time": time.time(),
         "cpu": cpu_counters(file_text("/proc/stat")),
         "loadavg": load_averages(file_text("/proc/loadavg")),
         "logical_cpus": os.cpu_count(),
-        "probes": {"python_loop": python_probe_seconds(), "float32_matmul": matmul_probe_seconds()} if probe else None,
+        "probes": {"python_loop": python_probe_seconds(), "float32_matmul": matmul_probe_seconds()},
         "probe_sizes": {"python_loop": PROBE_LOOPS, "float32_matmul": [MATMUL_SIZE, MATMUL_PRODUCTS], "repeats": PROBE_REPEATS},
     }
 
