@@ -143,10 +143,11 @@ if __name__ == "__main__":
     table_notes: dict[str, str] = {}
     if tables.get("judges"):
         j = tables["judges"]
+        title = "Table 1: judges (held-out accuracy, RewardBench-style sections, ties half)"
         uninformative = uninformative_judges(j["rows"], a.judges)
         if uninformative:
-            table_notes["Table 1: judges (held-out accuracy, RewardBench-style sections, ties half)"] = uninformative
-        sections.append(("Table 1: judges (held-out accuracy, RewardBench-style sections, ties half)", j["rows"],
+            table_notes[title] = uninformative
+        sections.append((title, j["rows"],
                          [("judge", "judge"), ("heldout_accuracy", "held-out accuracy")] + [(s, s) for s in j["sections"]]
                          + [("reward_bench_score", "score")]))
         sections.append(("Figure 3 (length-bias heatmap): mean per-prompt r(reward, length) over SFT samples", j["rows"],
