@@ -17,7 +17,6 @@ and the run's host record (`results/logs/host/`: busy and stolen CPU shares, loa
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import json
 import os
@@ -29,27 +28,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generation import code_commit
 
+from online_rlhf.provenance.manifest import all_metadata, job_key
 from online_rlhf.provenance.results_doc import host_conditions, host_line
 
 
 def load_jobs(workdir: Path) -> list[dict]:
     """One dict per job: rule, start, end, outputs, inputs (from the metadata records of its outputs)."""
+    if not (workdir / ".snakemake" / "metadata").is_dir():
+        raise SystemExit(f"{workdir / '.snakemake' / 'metadata'}: no Snakemake metadata (run the workflow in {workdir} first)")
     jobs: dict[tuple, dict] = {}
-    meta = workdir / ".snakemake" / "metadata"
-    if not meta.is_dir():
-        raise SystemExit(f"{meta}: no Snakemake metadata (run the workflow in {workdir} first)")
-    for f in meta.iterdir():
-        try:
-            rec = json.loads(f.read_text())
-            path = base64.b64decode(f.name.replace("@", "/")).decode()
-        except (ValueError, UnicodeDecodeError):
-            continue
+    for path, rec in all_metadata(workdir).items():
         if rec.get("incomplete") or rec.get("starttime") is None or rec.get("endtime") is None:
             continue
-        # the outputs of one job share its hash and end time (their start times differ by microseconds)
-        key = (rec["rule"], rec.get("job_hash"), rec["endtime"])
-        job = jobs.setdefault(key, {"rule": rec["rule"], "start": rec["starttime"], "end": rec["endtime"], "outputs": [], "inputs": set()})
+        # the outputs of one job share its rule, command and hash (manifest.job_key, as docs/results.md counts jobs);
+        # their start and end times differ by microseconds
+        job = jobs.setdefault(job_key(rec), {"rule": rec["rule"], "start": rec["starttime"], "end": rec["endtime"], "outputs": [], "inputs": set()})
         job["start"] = min(job["start"], rec["starttime"])
+        job["end"] = max(job["end"], rec["endtime"])
         job["outputs"].append(path)
         job["inputs"].update(rec.get("input", []))
     return sorted(jobs.values(), key=lambda j: j["start"])
