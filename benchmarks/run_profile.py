@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generation import code_commit
 
+from online_rlhf.provenance.host import run_conditions
 from online_rlhf.provenance.manifest import all_metadata, job_key
-from online_rlhf.provenance.results_doc import host_conditions, host_line
+from online_rlhf.provenance.results_doc import host_line
 
 
 def load_jobs(workdir: Path) -> list[dict]:
@@ -125,7 +126,7 @@ def main() -> None:
     if not jobs:
         raise SystemExit(f"{work}: no finished job records")
     summary = {"run_commit": code_commit(work) or None, **profile(jobs, benchmark_cpu(work), a.cores),
-               "host": host_conditions(work)}
+               "host": run_conditions(work)}
     print(f"{summary['jobs']} jobs; first start to last end {summary['makespan_s']:.1f} s; summed job wall time {summary['summed_job_wall_s']:.1f} s")
     print(f"shortest possible on {a.cores} cores: {summary['makespan_lower_bound_s']:.1f} s (the critical path, or the summed job time over the cores)")
     short = summary["short_jobs"]

@@ -2,7 +2,7 @@
 
 The same code's default run has taken half again as long in every job an hour after a first timing on the same kind
 of machine (docs/world.md): a wall time alone does not say whether the code or the machine changed.
-Snakemake's `onstart` and `onsuccess` hooks (Snakefile) write a snapshot each, `results/logs/host/start.json` and
+Snakemake's `onstart` and `onsuccess` hooks (Snakefile, Experiments.smk) write a snapshot each, `results/logs/host/start.json` and
 `end.json`, on the machine that runs Snakemake (for a local run, the one that runs the jobs; for a cluster run, the
 login node, and the snapshots then say nothing about the compute nodes):
 
@@ -109,11 +109,16 @@ def snapshot() -> dict[str, Any]:
     }
 
 
-def write_snapshot(phase: str, workdir: str | Path = ".") -> Path:
-    """Write `results/logs/host/<phase>.json` (phase: start or end) under `workdir`; returns its path."""
+def snapshot_path(workdir: str | Path, phase: str) -> Path:
+    """`results/logs/host/<phase>.json` under `workdir` (phase: start or end)."""
     if phase not in PHASES:
         raise ValueError(f"host snapshot phase {phase!r}: expected one of {PHASES}")
-    path = Path(workdir) / HOST_DIR / f"{phase}.json"
+    return Path(workdir) / HOST_DIR / f"{phase}.json"
+
+
+def write_snapshot(phase: str, workdir: str | Path = ".") -> Path:
+    """Write the snapshot of `phase` (start or end) under `workdir`; returns its path."""
+    path = snapshot_path(workdir, phase)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(snapshot(), indent=2) + "\n")
     return path
@@ -124,7 +129,7 @@ def read_snapshots(workdir: str | Path) -> dict[str, dict] | None:
     last invocation did not succeed: `onsuccess` never ran)."""
     found = {}
     for phase in PHASES:
-        path = Path(workdir) / HOST_DIR / f"{phase}.json"
+        path = snapshot_path(workdir, phase)
         if not path.is_file():
             return None
         found[phase] = json.loads(path.read_text())
@@ -156,3 +161,9 @@ def conditions(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
         "probes_start": start.get("probes"),
         "probes_end": end.get("probes"),
     }
+
+
+def run_conditions(workdir: str | Path) -> dict[str, Any] | None:
+    """The machine while a run folder's last Snakemake invocation ran, None without both snapshots."""
+    snapshots = read_snapshots(workdir)
+    return conditions(snapshots["start"], snapshots["end"]) if snapshots else None

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from online_rlhf.provenance.host import conditions, read_snapshots
+from online_rlhf.provenance.host import run_conditions
 from online_rlhf.provenance.manifest import all_metadata, file_text, job_key, memory_bytes
 from online_rlhf.report.summary import _fmt, _number, markdown_table, uninformative_judges
 
@@ -145,15 +145,8 @@ def load_run(label: str, workdir: str | Path) -> dict[str, Any]:
             run["host_memory_bytes"] = memory_bytes(file_text("/proc/meminfo"))
     run["timing"] = job_timing(all_metadata(root))
     run["benchmarks"] = benchmark_totals(_benchmark_rows(root))
-    run["host"] = host_conditions(root)
+    run["host"] = run_conditions(root)
     return run
-
-
-def host_conditions(root: Path) -> dict[str, Any] | None:
-    """The machine while the run's last Snakemake invocation ran (online_rlhf.provenance.host), None without both
-    snapshots."""
-    snapshots = read_snapshots(root)
-    return conditions(snapshots["start"], snapshots["end"]) if snapshots else None
 
 
 def load_experiment_set(path: str | Path) -> dict[str, Any]:
@@ -181,7 +174,7 @@ def load_experiment_set(path: str | Path) -> dict[str, Any]:
         hw = m.get("hardware", {})
         machines.add(f"{hw.get('cpu') or 'CPU model not recorded'}, {hw.get('logical_cpus')} logical CPUs")
     return {"path": str(path), "comparison": result, "commits": commits, "configs": configs, "machines": sorted(machines),
-            "timing": job_timing(all_metadata(root)), "host": host_conditions(root)}
+            "timing": job_timing(all_metadata(root)), "host": run_conditions(root)}
 
 
 PER_EXPERIMENT_DIFFERENCES = 6
